@@ -1,0 +1,16 @@
+from django.urls import include, path
+
+from config.api import api
+
+urlpatterns = [
+    path("", include("ketaclinic.core.urls")),
+    path("accounts/", include("ketaclinic.accounts.urls")),
+    path("patients/", include("ketaclinic.patients.urls")),
+    path("audit/", include("ketaclinic.audit.urls")),
+    path("api/v1/", api.urls),
+]
+
+handler400 = "ketaclinic.core.views.bad_request"
+handler403 = "ketaclinic.core.views.permission_denied"
+handler404 = "ketaclinic.core.views.page_not_found"
+handler500 = "ketaclinic.core.views.server_error"

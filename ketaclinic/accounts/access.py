@@ -1,0 +1,120 @@
+"""The only way to fetch patient-scoped objects for a user (ARCHITECTURE rule 3: deny by default).
+
+A permission is a name mapped to the roles that hold it. A user holds it at a clinic when their
+active membership there has one of those roles. Objects of a clinic where the user does not hold
+the permission answer 404, exactly like a missing object, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from ketaclinic.accounts.choices import STAFF_ROLES, Role
+from ketaclinic.accounts.models import Clinic, Membership
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from ketaclinic.patients.models import Patient
+
+_WRITERS = frozenset({Role.PRESCRIBER, Role.NURSE, Role.FRONT_DESK, Role.CLINIC_ADMIN})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "patient.view": STAFF_ROLES,
+    "patient.create": _WRITERS,
+    "patient.edit": _WRITERS,
+    "audit.view": frozenset({Role.CLINIC_ADMIN, Role.AUDITOR}),
+    # A patient's own record through the portal.
+    "portal.own": frozenset({Role.PATIENT}),
+}
+
+
+def _memberships(user: Any) -> list[tuple[int, str]]:
+    """(clinic id, role) of the user's active memberships, cached on the user for the request."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    cached = getattr(user, "_kc_memberships", None)
+    if cached is None:
+        cached = list(
+            Membership.objects.filter(user_id=user.pk, is_active=True).values_list(
+                "clinic_id", "role"
+            )
+        )
+        user._kc_memberships = cached
+    return cached
+
+
+def forget_memberships(user: Any) -> None:
+    """Drop the per-request cache after memberships change."""
+    if hasattr(user, "_kc_memberships"):
+        del user._kc_memberships
+
+
+def roles_of(user: Any) -> set[str]:
+    return {role for _, role in _memberships(user)}
+
+
+def is_staff_member(user: Any) -> bool:
+    return bool(roles_of(user) & STAFF_ROLES)
+
+
+def clinic_ids_for(user: Any, permission: str) -> list[int]:
+    """Clinics where the user holds the permission."""
+    allowed = PERMISSIONS[permission]
+    return sorted({clinic_id for clinic_id, role in _memberships(user) if role in allowed})
+
+
+def clinics_for(user: Any, permission: str) -> QuerySet[Clinic]:
+    return Clinic.objects.filter(pk__in=clinic_ids_for(user, permission)).order_by("name")
+
+
+def role_at(user: Any, clinic_id: int) -> str | None:
+    for member_clinic, role in _memberships(user):
+        if member_clinic == clinic_id:
+            return role
+    return None
+
+
+def has_permission(user: Any, permission: str, clinic_id: int | None = None) -> bool:
+    ids = clinic_ids_for(user, permission)
+    return bool(ids) if clinic_id is None else clinic_id in ids
+
+
+def require(user: Any, permission: str, clinic_id: int | None = None) -> None:
+    """403 unless the user holds the permission (at the clinic, when one is given)."""
+    if not has_permission(user, permission, clinic_id):
+        raise PermissionDenied
+
+
+def require_clinic(user: Any, permission: str, clinic_id: int) -> Clinic:
+    """The clinic, if the user holds the permission there; 404 otherwise."""
+    if clinic_id not in clinic_ids_for(user, permission):
+        raise Http404
+    return Clinic.objects.get(pk=clinic_id)
+
+
+def patients_for(user: Any, permission: str = "patient.view") -> QuerySet[Patient]:
+    """Patients the user may see with this permission: their clinics', or only their own."""
+    from ketaclinic.patients.models import Patient
+
+    if permission == "portal.own":
+        if not clinic_ids_for(user, permission):
+            return Patient.objects.none()
+        return Patient.objects.filter(user_id=user.pk)
+    return Patient.objects.filter(clinic_id__in=clinic_ids_for(user, permission))
+
+
+def get_patient(user: Any, patient_id: Any, permission: str = "patient.view") -> Patient:
+    """One patient, or 404 when missing or outside the user's reach; 403 without the role at all."""
+    require(user, permission)
+    try:
+        pk = int(patient_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    patient = patients_for(user, permission).select_related("clinic").filter(pk=pk).first()
+    if patient is None:
+        raise Http404
+    return patient

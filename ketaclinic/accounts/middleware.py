@@ -1,0 +1,92 @@
+"""Idle timeout and the staff MFA requirement, applied before any view runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+
+from ketaclinic.accounts import access
+from ketaclinic.core import clock
+
+SESSION_LAST_SEEN = "kc_last_seen"
+# Requests a page makes by itself (polling boards) do not count as the user being active.
+BACKGROUND_HEADER = "X-KC-Background"
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+class IdleTimeoutMiddleware:
+    """Sign the user out after KETACLINIC_IDLE_TIMEOUT_MINUTES without activity (R5)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            now = clock.now().timestamp()
+            last_seen = request.session.get(SESSION_LAST_SEEN)
+            limit = settings.KETACLINIC_IDLE_TIMEOUT_MINUTES * 60
+            if last_seen is not None and now - float(last_seen) > limit:
+                request._kc_logout_reason = "idle timeout"  # type: ignore[attr-defined]
+                logout(request)
+                if _wants_json(request):
+                    return JsonResponse({"detail": "Session expired; sign in again."}, status=401)
+                messages.info(
+                    request,
+                    f"You were signed out after {settings.KETACLINIC_IDLE_TIMEOUT_MINUTES} "
+                    "minutes without activity. Sign in again to continue.",
+                )
+                login_url = reverse(settings.LOGIN_URL)
+                target = f"{login_url}?{urlencode({'next': request.get_full_path()})}"
+                if request.headers.get("HX-Request"):
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = target
+                    return response
+                return HttpResponseRedirect(target)
+            if not request.headers.get(BACKGROUND_HEADER):
+                request.session[SESSION_LAST_SEEN] = now
+        return self.get_response(request)
+
+
+MFA_EXEMPT_PREFIXES = ("/accounts/mfa/", "/accounts/logout/", "/static/", "/api/")
+
+
+class MfaRequiredMiddleware:
+    """Staff reach nothing but MFA enrolment/verification until a TOTP code is confirmed (R3).
+
+    The API checks verification in its own session authentication (config/api.py).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and mfa_required_for(user)
+            and not user.is_verified()
+            and not request.path.startswith(MFA_EXEMPT_PREFIXES)
+        ):
+            from django_otp import devices_for_user
+
+            has_device = any(True for _ in devices_for_user(user, confirmed=True))
+            target = reverse("accounts:mfa_verify" if has_device else "accounts:mfa_setup")
+            return HttpResponseRedirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+
+def mfa_required_for(user: object) -> bool:
+    if not settings.KETACLINIC_REQUIRE_STAFF_MFA:
+        return False
+    return access.is_staff_member(user) or bool(getattr(user, "is_superuser", False))

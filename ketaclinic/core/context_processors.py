@@ -1,0 +1,23 @@
+"""What the base layout needs on every page: demo banner, role-based navigation."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from ketaclinic.accounts import access
+
+
+def clinic_context(request: HttpRequest) -> dict[str, object]:
+    user = getattr(request, "user", None)
+    nav: list[tuple[str, str]] = []
+    if user is not None and user.is_authenticated:
+        if access.has_permission(user, "patient.view"):
+            nav.append(("patients:list", "Patients"))
+        if access.has_permission(user, "audit.view"):
+            nav.append(("audit:report", "Audit log"))
+    return {
+        "demo_mode": settings.DEMO_MODE,
+        "nav_items": nav,
+        "crisis_line": settings.KETACLINIC_CRISIS_LINE,
+    }

@@ -1,0 +1,69 @@
+"""Reads of patients, always scoped through accounts.access."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from ketaclinic.accounts import access
+from ketaclinic.patients.models import Patient
+
+_DOB_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y")
+
+
+def parse_dob(text: str) -> date | None:
+    """Accepts 1980-04-23, 04/23/1980 or 04-23-1980; None when it is not a date."""
+    text = text.strip()
+    for fmt in _DOB_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()  # noqa: DTZ007 (a date, not a time)
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class PatientQuery:
+    """A staff search: free text (names or MRN), date of birth, MRN, clinic."""
+
+    text: str = ""
+    dob: date | None = None
+    mrn: str = ""
+    clinic_id: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.text or self.dob or self.mrn or self.clinic_id)
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.__dict__.items() if v]
+        return "; ".join(parts)[:500]
+
+
+def patient_search(user: Any, query: PatientQuery) -> QuerySet[Patient]:
+    qs = access.patients_for(user, "patient.view").select_related("clinic")
+    if query.clinic_id:
+        qs = qs.filter(clinic_id=query.clinic_id)
+    if query.mrn:
+        qs = qs.filter(mrn__iexact=query.mrn.strip())
+    if query.dob:
+        qs = qs.filter(date_of_birth=query.dob)
+    text = query.text.strip()
+    if text:
+        dob = parse_dob(text)
+        if dob:
+            qs = qs.filter(date_of_birth=dob)
+        else:
+            # Every word must match the start of a first name, last name or the MRN.
+            for word in re.split(r"[\s,]+", text)[:4]:
+                if word:
+                    qs = qs.filter(
+                        Q(last_name__istartswith=word)
+                        | Q(first_name__istartswith=word)
+                        | Q(mrn__iexact=word)
+                    )
+    return qs.order_by("last_name", "first_name", "id")

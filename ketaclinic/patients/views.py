@@ -1,0 +1,121 @@
+"""Staff pages: find, register, open and edit patients. Every read and write is audited."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+
+from ketaclinic.accounts import access
+from ketaclinic.audit.choices import Action
+from ketaclinic.audit.services import record_event
+from ketaclinic.core.validation import add_service_errors
+from ketaclinic.patients import selectors, services
+from ketaclinic.patients.forms import PatientCreateForm, PatientForm, PatientSearchForm
+
+PAGE_SIZE = 25
+
+
+@login_required
+def patient_list(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, "patient.view")
+    form = PatientSearchForm(request.GET or None)
+    query = selectors.PatientQuery()
+    if form.is_valid():
+        query = selectors.PatientQuery(
+            text=form.cleaned_data["q"] or "",
+            dob=form.cleaned_data["dob"],
+            mrn=form.cleaned_data["mrn"] or "",
+        )
+    page = Paginator(selectors.patient_search(request.user, query), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    record_event(
+        action=Action.LIST,
+        user=request.user,
+        object_type="patients.patient",
+        detail=f"patient list page {page.number}; {query.describe()}",
+    )
+    template = "patients/patient_list.html"
+    if request.htmx and request.htmx.target == "patient-results":
+        template += "#results"
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "page": page,
+            "query": query,
+            "can_create": access.has_permission(request.user, "patient.create"),
+        },
+    )
+
+
+@login_required
+def patient_create(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, "patient.create")
+    clinics = access.clinics_for(request.user, "patient.create")
+    form = PatientCreateForm(request.POST or None, clinics=clinics)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "clinic"}
+        try:
+            patient = services.patient_create(
+                actor=request.user, clinic_id=form.cleaned_data["clinic"].pk, data=data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return HttpResponseRedirect(reverse("patients:chart", args=[patient.pk]))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "patients/patient_form.html", {"form": form}, status=status)
+
+
+@login_required
+def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id)
+    record_event(
+        action=Action.READ,
+        user=request.user,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+        obj=patient,
+        detail="chart",
+    )
+    return render(
+        request,
+        "patients/patient_chart.html",
+        {
+            "patient": patient,
+            "can_edit": access.has_permission(request.user, "patient.edit", patient.clinic_id),
+        },
+    )
+
+
+@login_required
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "patient.edit")
+    form = PatientForm(request.POST or None, instance=patient)
+    if request.method == "POST":
+        if form.is_valid():
+            data = {k: form.cleaned_data[k] for k in services.EDITABLE_FIELDS if k in form.fields}
+            try:
+                services.patient_update(actor=request.user, patient=patient, data=data)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                return HttpResponseRedirect(reverse("patients:chart", args=[patient.pk]))
+        return render(
+            request, "patients/patient_form.html", {"form": form, "patient": patient}, status=400
+        )
+    record_event(
+        action=Action.READ,
+        user=request.user,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+        obj=patient,
+        detail="edit form",
+    )
+    return render(request, "patients/patient_form.html", {"form": form, "patient": patient})
