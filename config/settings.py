@@ -41,10 +41,13 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 # Demo mode may switch off the staff MFA requirement; every page then shows a "demo mode" banner.
 DEMO_MODE = env_bool("KETACLINIC_DEMO", False)
 
+# The test suite runs over plain HTTP on the test client and a local live server.
+TESTING = env_bool("KETACLINIC_TESTING", False) or "pytest" in sys.modules
+
 _INSECURE_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not (DEBUG or DEMO_MODE or env_bool("KETACLINIC_TESTING", False) or "pytest" in sys.modules):
+    if not (DEBUG or DEMO_MODE or TESTING):
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (50+ random characters) in production.")
     SECRET_KEY = _INSECURE_KEY
 
@@ -176,7 +179,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 KETACLINIC_TOKEN_MAX_DAYS = env_int("KETACLINIC_TOKEN_MAX_DAYS", 90)
 
 # --- HTTP security --------------------------------------------------------------------------
-HTTPS = env_bool("KETACLINIC_HTTPS", not (DEBUG or DEMO_MODE))
+HTTPS = env_bool("KETACLINIC_HTTPS", not (DEBUG or DEMO_MODE or TESTING))
 SECURE_SSL_REDIRECT = env_bool("KETACLINIC_SSL_REDIRECT", HTTPS)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
@@ -217,12 +220,12 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if env_bool("KETACLINIC_MANIFEST_STATIC", not DEBUG and not DEMO_MODE)
+            if env_bool("KETACLINIC_MANIFEST_STATIC", not (DEBUG or DEMO_MODE or TESTING))
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
-WHITENOISE_USE_FINDERS = env_bool("KETACLINIC_STATIC_FINDERS", DEBUG or DEMO_MODE)
+WHITENOISE_USE_FINDERS = env_bool("KETACLINIC_STATIC_FINDERS", DEBUG or DEMO_MODE or TESTING)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

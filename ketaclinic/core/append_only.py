@@ -29,7 +29,7 @@ def append_only(table: str) -> migrations.RunPython:
     def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
         if schema_editor.connection.vendor != "postgresql":
             return
-        schema_editor.execute(_FUNCTION)
+        schema_editor.execute(_FUNCTION, params=None)  # None: the % are plpgsql, not placeholders
         schema_editor.execute(
             f"CREATE TRIGGER {trigger_name(table)} BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION ketaclinic_reject_change()"
