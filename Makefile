@@ -39,7 +39,8 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ketaclinic config
+	$(BIN)/mypy --strict ketaclinic/clinical
+	KETACLINIC_TESTING=1 $(BIN)/mypy ketaclinic config
 	$(BIN)/lint-imports
 	KETACLINIC_TESTING=1 $(BIN)/ketaclinic makemigrations --check --dry-run
 	DJANGO_SECRET_KEY=ci-$$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n') \

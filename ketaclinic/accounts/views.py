@@ -23,6 +23,7 @@ from ketaclinic.accounts.forms import ApiTokenForm, TotpCodeForm
 from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
+from ketaclinic.core.http import AuthenticatedRequest
 
 
 class LoginView(auth_views.LoginView):
@@ -38,7 +39,7 @@ def _next_url(request: HttpRequest) -> str:
 
 
 @login_required
-def mfa_setup(request: HttpRequest) -> HttpResponse:
+def mfa_setup(request: AuthenticatedRequest) -> HttpResponse:
     """Enrol a TOTP authenticator by QR code, confirmed with one code."""
     device = services.totp_device_pending(user=request.user)
     form = TotpCodeForm(request.POST or None)
@@ -61,7 +62,7 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def mfa_verify(request: HttpRequest) -> HttpResponse:
+def mfa_verify(request: AuthenticatedRequest) -> HttpResponse:
     """Second step of sign-in: a TOTP code from the enrolled device."""
     devices = [d for d in devices_for_user(request.user, confirmed=True)]
     if not devices:
@@ -77,7 +78,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/mfa_verify.html", {"form": form, "next": _next_url(request)})
 
 
-def _profile_context(request: HttpRequest, form: ApiTokenForm) -> dict[str, object]:
+def _profile_context(request: AuthenticatedRequest, form: ApiTokenForm) -> dict[str, object]:
     return {
         "memberships": Membership.objects.filter(user=request.user, is_active=True)
         .select_related("clinic")
@@ -90,7 +91,7 @@ def _profile_context(request: HttpRequest, form: ApiTokenForm) -> dict[str, obje
 
 
 @login_required
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedRequest) -> HttpResponse:
     context = _profile_context(request, ApiTokenForm())
     context["new_token"] = request.session.pop("kc_new_token", None)
     return render(request, "accounts/profile.html", context)
@@ -98,7 +99,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_create(request: HttpRequest) -> HttpResponse:
+def token_create(request: AuthenticatedRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if form.is_valid():
         try:
@@ -117,7 +118,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedRequest, token_id: int) -> HttpResponse:
     try:
         services.api_token_revoke(actor=request.user, token_id=token_id)
         messages.success(request, "Token revoked. Programs using it can no longer sign in.")

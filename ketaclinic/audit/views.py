@@ -74,7 +74,7 @@ class _Echo:
 
 
 @login_required
-def audit_report_csv(request: HttpRequest) -> HttpResponse:
+def audit_report_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     form, events = _report(request)
     if events is None:
         return HttpResponse("Invalid report filters.", status=400, content_type="text/plain")

@@ -160,8 +160,8 @@ def seed_clinic(*, patients: int, seed: int) -> list[DemoLogin]:
         defaults={"first_name": "Demo", "last_name": "Patient", "password": password_hash},
     )
     if created or not hasattr(portal_user, "patient_record"):
-        patient = Patient.objects.filter(organisation=org, clinic=clinics[0], user__isnull=True)
-        patient = patient.order_by("mrn").first()
+        unlinked = Patient.objects.filter(organisation=org, clinic=clinics[0], user__isnull=True)
+        patient = unlinked.order_by("mrn").first()
         if patient is not None:
             patient.user = portal_user
             patient.save(update_fields=["user"])

@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
 from ketaclinic.accounts import access
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
+from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.core.validation import add_service_errors
 from ketaclinic.patients import selectors, services
 from ketaclinic.patients.forms import PatientCreateForm, PatientForm, PatientSearchForm
@@ -20,7 +21,7 @@ PAGE_SIZE = 25
 
 
 @login_required
-def patient_list(request: HttpRequest) -> HttpResponse:
+def patient_list(request: AuthenticatedRequest) -> HttpResponse:
     access.require(request.user, "patient.view")
     form = PatientSearchForm(request.GET or None)
     query = selectors.PatientQuery()
@@ -55,7 +56,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def patient_create(request: HttpRequest) -> HttpResponse:
+def patient_create(request: AuthenticatedRequest) -> HttpResponse:
     access.require(request.user, "patient.create")
     clinics = access.clinics_for(request.user, "patient.create")
     form = PatientCreateForm(request.POST or None, clinics=clinics)
@@ -74,7 +75,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_chart(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
     patient = access.get_patient(request.user, patient_id)
     record_event(
         action=Action.READ,
@@ -95,7 +96,7 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @login_required
-def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_edit(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
     patient = access.get_patient(request.user, patient_id, "patient.edit")
     form = PatientForm(request.POST or None, instance=patient)
     if request.method == "POST":
