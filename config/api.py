@@ -16,6 +16,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from ketaclinic.accounts.api_auth import TokenAuth, VerifiedSessionAuth
 from ketaclinic.core.validation import error_map
+from ketaclinic.controlled_substances.api import router as controlled_substances_router
 from ketaclinic.patients.api import router as patients_router
 
 logger = logging.getLogger("ketaclinic.api")
@@ -30,6 +31,9 @@ api = NinjaAPI(
     docs_decorator=login_required,
 )
 api.add_router("/patients", patients_router, tags=["patients"])
+api.add_router(
+    "/controlled-substances", controlled_substances_router, tags=["controlled substances"]
+)
 
 
 def _error(request: HttpRequest, status: int, detail: str, errors: dict[str, str] | None = None):

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "ketaclinic.accounts",
     "ketaclinic.audit",
     "ketaclinic.patients",
+    "ketaclinic.controlled_substances",
     "ketaclinic.demo",
 ]
 

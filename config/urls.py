@@ -7,6 +7,7 @@ urlpatterns = [
     path("accounts/", include("ketaclinic.accounts.urls")),
     path("patients/", include("ketaclinic.patients.urls")),
     path("audit/", include("ketaclinic.audit.urls")),
+    path("controlled-substances/", include("ketaclinic.controlled_substances.urls")),
     path("api/v1/", api.urls),
 ]
 

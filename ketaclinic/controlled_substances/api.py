@@ -1,0 +1,5 @@
+"""/api/v1/controlled-substances."""
+
+from ninja import Router
+
+router = Router()

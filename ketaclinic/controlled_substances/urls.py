@@ -1,0 +1,5 @@
+from django.urls import path  # noqa: F401
+
+app_name = "controlled_substances"
+
+urlpatterns: list = []
