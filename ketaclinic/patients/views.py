@@ -14,7 +14,7 @@ from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.core.validation import add_service_errors
-from ketaclinic.patients import selectors, services
+from ketaclinic.patients import chart, selectors, services
 from ketaclinic.patients.forms import PatientCreateForm, PatientForm, PatientSearchForm
 
 PAGE_SIZE = 25
@@ -91,6 +91,7 @@ def patient_chart(request: AuthenticatedRequest, patient_id: int) -> HttpRespons
         {
             "patient": patient,
             "can_edit": access.has_permission(request.user, "patient.edit", patient.clinic_id),
+            "panels": chart.panels_for(request.user, patient),
         },
     )
 
