@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "ketaclinic.accounts",
     "ketaclinic.audit",
     "ketaclinic.patients",
+    "ketaclinic.screening",
+    "ketaclinic.courses",
     "ketaclinic.controlled_substances",
     "ketaclinic.demo",
 ]

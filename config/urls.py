@@ -7,6 +7,8 @@ urlpatterns = [
     path("accounts/", include("ketaclinic.accounts.urls")),
     path("patients/", include("ketaclinic.patients.urls")),
     path("audit/", include("ketaclinic.audit.urls")),
+    path("screening/", include("ketaclinic.screening.urls")),
+    path("courses/", include("ketaclinic.courses.urls")),
     path("controlled-substances/", include("ketaclinic.controlled_substances.urls")),
     path("api/v1/", api.urls),
 ]

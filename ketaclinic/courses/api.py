@@ -1,0 +1,5 @@
+"""/api/v1/courses."""
+
+from ninja import Router
+
+router = Router()
