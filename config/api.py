@@ -18,6 +18,7 @@ from ketaclinic.accounts.api_auth import TokenAuth, VerifiedSessionAuth
 from ketaclinic.core.validation import error_map
 from ketaclinic.controlled_substances.api import router as controlled_substances_router
 from ketaclinic.courses.api import router as courses_router
+from ketaclinic.measures.api import router as measures_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.screening.api import router as screening_router
 
@@ -35,6 +36,7 @@ api = NinjaAPI(
 api.add_router("/patients", patients_router, tags=["patients"])
 api.add_router("/screening", screening_router, tags=["intake and screening"])
 api.add_router("/courses", courses_router, tags=["courses and scheduling"])
+api.add_router("/measures", measures_router, tags=["measurement-based care"])
 api.add_router(
     "/controlled-substances", controlled_substances_router, tags=["controlled substances"]
 )

@@ -69,12 +69,16 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "ninja",
+    "django_tasks",
+    "django_tasks_db",
     "ketaclinic.core",
     "ketaclinic.accounts",
     "ketaclinic.audit",
     "ketaclinic.patients",
     "ketaclinic.screening",
     "ketaclinic.courses",
+    "ketaclinic.measures",
+    "ketaclinic.portal",
     "ketaclinic.controlled_substances",
     "ketaclinic.demo",
 ]
@@ -250,6 +254,14 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         "axes": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
+}
+
+# --- Background work -----------------------------------------------------------------------
+# Reminders and deadline checks run in `ketaclinic worker` (django-tasks database backend).
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("KETACLINIC_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+    }
 }
 
 # --- Clinic defaults ------------------------------------------------------------------------

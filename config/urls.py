@@ -9,6 +9,8 @@ urlpatterns = [
     path("audit/", include("ketaclinic.audit.urls")),
     path("screening/", include("ketaclinic.screening.urls")),
     path("courses/", include("ketaclinic.courses.urls")),
+    path("measures/", include("ketaclinic.measures.urls")),
+    path("portal/", include("ketaclinic.portal.urls")),
     path("controlled-substances/", include("ketaclinic.controlled_substances.urls")),
     path("api/v1/", api.urls),
 ]

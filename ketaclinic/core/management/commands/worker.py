@@ -1,0 +1,18 @@
+"""`ketaclinic worker`: run background tasks (reminders, deadline checks) from the database queue."""
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the background task worker (django-tasks database backend)."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--batch", action="store_true", help="Run queued tasks, then exit.")
+        parser.add_argument("--interval", type=float, default=1.0)
+
+    def handle(self, *args: object, **options: object) -> None:
+        worker_args = ["--interval", str(options["interval"]), "--no-reload"]
+        if options["batch"]:
+            worker_args.append("--batch")
+        call_command("db_worker", *worker_args)

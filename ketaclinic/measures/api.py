@@ -1,0 +1,5 @@
+"""/api/v1/measures."""
+
+from ninja import Router
+
+router = Router()
