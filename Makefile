@@ -21,7 +21,7 @@ install: $(UV)
 	$(UV) sync --frozen --quiet --python $(PY)
 
 demo: install
-	@mkdir -p var
+	@mkdir -p var/static
 	KETACLINIC_DEMO=1 $(BIN)/ketaclinic demo
 
 # Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).
