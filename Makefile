@@ -39,7 +39,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict ketaclinic/clinical
+	KETACLINIC_TESTING=1 $(BIN)/mypy --strict ketaclinic/clinical
 	KETACLINIC_TESTING=1 $(BIN)/mypy ketaclinic config
 	$(BIN)/lint-imports
 	KETACLINIC_TESTING=1 $(BIN)/ketaclinic makemigrations --check --dry-run
