@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from ketaclinic.accounts.choices import STAFF_ROLES, Role
+from ketaclinic.accounts.choices import CLINICIAN_ROLES, STAFF_ROLES, Role
 from ketaclinic.accounts.models import Clinic, Membership
 
 if TYPE_CHECKING:
@@ -27,6 +27,24 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "patient.create": _WRITERS,
     "patient.edit": _WRITERS,
     "audit.view": frozenset({Role.CLINIC_ADMIN, Role.AUDITOR}),
+    # Intake and screening (issue 5). Referrals are registered at the front desk; the clinical
+    # history, baseline questionnaires and eligibility are for clinicians only (minimum necessary).
+    "referral.manage": _WRITERS,
+    "intake.view": CLINICIAN_ROLES,
+    "intake.edit": CLINICIAN_ROLES,
+    "consent.record": CLINICIAN_ROLES,
+    "rems.record": CLINICIAN_ROLES,
+    "transport.record": _WRITERS,
+    # Proceeding despite a needs-review eligibility decision is a prescriber's signed decision.
+    "eligibility.override": frozenset({Role.PRESCRIBER}),
+    "consent_text.manage": frozenset({Role.CLINIC_ADMIN}),
+    # Treatment courses and scheduling.
+    "course.view": STAFF_ROLES,
+    "course.manage": frozenset({Role.PRESCRIBER}),
+    "session.record": CLINICIAN_ROLES,
+    "schedule.view": _WRITERS,
+    "schedule.manage": _WRITERS,
+    "clinic.configure": frozenset({Role.CLINIC_ADMIN}),
     # A patient's own record through the portal.
     "portal.own": frozenset({Role.PATIENT}),
 }
