@@ -56,6 +56,7 @@ class Patient(models.Model):
             models.Index(fields=["clinic", "last_name", "first_name"]),
             models.Index(fields=["date_of_birth"]),
         ]
+        # On PostgreSQL, migration 0002 adds the prefix-search indexes (text_pattern_ops).
         ordering = ["last_name", "first_name", "id"]
 
     def __str__(self) -> str:
