@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlencode
 
 import segno
 from django.contrib import messages
@@ -40,7 +41,14 @@ def _next_url(request: HttpRequest) -> str:
 
 @login_required
 def mfa_setup(request: AuthenticatedRequest) -> HttpResponse:
-    """Enrol a TOTP authenticator by QR code, confirmed with one code."""
+    """Enrol a TOTP authenticator by QR code, confirmed with one code.
+
+    Whoever already has an authenticator must use it first: otherwise a stolen password alone
+    would let the thief replace the owner's authenticator with their own.
+    """
+    if not request.user.is_verified() and any(devices_for_user(request.user, confirmed=True)):
+        verify = reverse("accounts:mfa_verify")
+        return HttpResponseRedirect(f"{verify}?{urlencode({'next': _next_url(request)})}")
     device = services.totp_device_pending(user=request.user)
     form = TotpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
