@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
@@ -63,30 +66,46 @@ MFA_EXEMPT_PREFIXES = ("/accounts/mfa/", "/accounts/logout/", "/static/", "/api/
 class MfaRequiredMiddleware:
     """Staff reach nothing but MFA enrolment/verification until a TOTP code is confirmed (R3).
 
-    The API checks verification in its own session authentication (config/api.py).
+    The API checks verification in its own session authentication (config/api.py), and its
+    documentation pages with `verified_login_required`.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if (
-            user is not None
-            and user.is_authenticated
-            and mfa_required_for(user)
-            and not user.is_verified()
-            and not request.path.startswith(MFA_EXEMPT_PREFIXES)
-        ):
-            from django_otp import devices_for_user
-
-            has_device = any(True for _ in devices_for_user(user, confirmed=True))
-            target = reverse("accounts:mfa_verify" if has_device else "accounts:mfa_setup")
-            return HttpResponseRedirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        if not request.path.startswith(MFA_EXEMPT_PREFIXES):
+            redirect = mfa_redirect(request)
+            if redirect is not None:
+                return redirect
         return self.get_response(request)
+
+
+def mfa_redirect(request: HttpRequest) -> HttpResponse | None:
+    """Where a signed-in staff member who has not passed the TOTP step must go; None if done."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    if not mfa_required_for(user) or user.is_verified():
+        return None
+    from django_otp import devices_for_user
+
+    has_device = any(True for _ in devices_for_user(user, confirmed=True))
+    target = reverse("accounts:mfa_verify" if has_device else "accounts:mfa_setup")
+    return HttpResponseRedirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
 
 
 def mfa_required_for(user: object) -> bool:
     if not settings.KETACLINIC_REQUIRE_STAFF_MFA:
         return False
     return access.is_staff_member(user) or bool(getattr(user, "is_superuser", False))
+
+
+def verified_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`login_required` plus the TOTP step, for pages under a prefix the middleware exempts."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return mfa_redirect(request) or view(request, *args, **kwargs)
+
+    return login_required(wrapper)
