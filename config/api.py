@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -24,6 +24,13 @@ from ketaclinic.screening.api import router as screening_router
 
 logger = logging.getLogger("ketaclinic.api")
 
+
+class ClinicSwagger(Swagger):
+    """Ninja's Swagger UI page with the demo-mode banner every page must show."""
+
+    template = "core/api_docs.html"
+
+
 api = NinjaAPI(
     title="KetaClinic API",
     version="1",
@@ -31,6 +38,7 @@ api = NinjaAPI(
     "access token from your profile page: `Authorization: Bearer kc_…`.",
     auth=[TokenAuth(), VerifiedSessionAuth()],
     urls_namespace="api",
+    docs=ClinicSwagger(),
     # The docs live under /api/, which the MFA middleware leaves to the API's own checks.
     docs_decorator=verified_login_required,
 )
