@@ -175,6 +175,11 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 KETACLINIC_REQUIRE_STAFF_MFA = env_bool("KETACLINIC_REQUIRE_STAFF_MFA", True)
 if DEMO_MODE:
     KETACLINIC_REQUIRE_STAFF_MFA = env_bool("KETACLINIC_DEMO_REQUIRE_MFA", False)
+elif not KETACLINIC_REQUIRE_STAFF_MFA:
+    # Without demo mode nothing would tell users that two-step sign-in is off.
+    raise ImproperlyConfigured(
+        "KETACLINIC_REQUIRE_STAFF_MFA=0 is allowed only with KETACLINIC_DEMO=1 (demo banner)."
+    )
 OTP_TOTP_ISSUER = "KetaClinic"
 
 # Idle timeout (ONC (d)(5), HIPAA 164.312(a)(2)(iii)): sign out after this many idle minutes.

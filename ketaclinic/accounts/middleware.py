@@ -96,7 +96,8 @@ def mfa_redirect(request: HttpRequest) -> HttpResponse | None:
 
 
 def mfa_required_for(user: object) -> bool:
-    if not settings.KETACLINIC_REQUIRE_STAFF_MFA:
+    # Only demo mode, which shows its banner on every page, may switch the requirement off.
+    if not settings.KETACLINIC_REQUIRE_STAFF_MFA and settings.DEMO_MODE:
         return False
     return access.is_staff_member(user) or bool(getattr(user, "is_superuser", False))
 
