@@ -42,7 +42,9 @@ class IdleTimeoutMiddleware:
                 request._kc_logout_reason = "idle timeout"  # type: ignore[attr-defined]
                 logout(request)
                 if _wants_json(request):
-                    return JsonResponse({"detail": "Session expired; sign in again."}, status=401)
+                    return JsonResponse(
+                        {"detail": "Session expired; sign in again.", "errors": {}}, status=401
+                    )
                 messages.info(
                     request,
                     f"You were signed out after {settings.KETACLINIC_IDLE_TIMEOUT_MINUTES} "
