@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -272,3 +272,22 @@ TASKS = {
 
 # --- Clinic defaults ------------------------------------------------------------------------
 KETACLINIC_CRISIS_LINE = os.environ.get("KETACLINIC_CRISIS_LINE", "988")
+
+# --- Controlled substances (clinical.md §8) -------------------------------------------------
+# Ledger records are kept at least 2 years (21 CFR 1304.04(a)); some states want longer. Nothing
+# in KetaClinic ever deletes ledger rows; this number is what reports promise inspectors.
+KETACLINIC_CS_RETENTION_YEARS = env_int("KETACLINIC_CS_RETENTION_YEARS", 2)
+if KETACLINIC_CS_RETENTION_YEARS < 2:
+    raise ImproperlyConfigured("KETACLINIC_CS_RETENTION_YEARS must be at least 2 (21 CFR 1304.04).")
+# Months between DEA inventories: 24 is the federal biennial rule; some states require 12.
+KETACLINIC_CS_INVENTORY_MONTHS = env_int("KETACLINIC_CS_INVENTORY_MONTHS", 24)
+# Closure days besides weekends and US federal holidays that do not count as business days for
+# the one-business-day DEA theft/loss notice (ISO dates, comma-separated).
+KETACLINIC_CS_EXTRA_HOLIDAYS = env_list("KETACLINIC_CS_EXTRA_HOLIDAYS", [])
+for _day in KETACLINIC_CS_EXTRA_HOLIDAYS:
+    try:
+        date.fromisoformat(_day)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"KETACLINIC_CS_EXTRA_HOLIDAYS: {_day!r} is not a YYYY-MM-DD date."
+        ) from None

@@ -45,6 +45,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "schedule.view": _WRITERS,
     "schedule.manage": _WRITERS,
     "clinic.configure": frozenset({Role.CLINIC_ADMIN}),
+    # Controlled-substance ledger (issue 4). Auditors read and run reports, never record.
+    "cs.view": frozenset({Role.PRESCRIBER, Role.NURSE, Role.CLINIC_ADMIN, Role.AUDITOR}),
+    "cs.record": frozenset({Role.PRESCRIBER, Role.NURSE}),  # administer, waste
+    "cs.stock": frozenset({Role.PRESCRIBER, Role.NURSE, Role.CLINIC_ADMIN}),  # receive, move, count
+    "cs.manage": frozenset({Role.CLINIC_ADMIN}),  # dispose, adjust, loss, reverse, investigate
+    "cs.witness": frozenset({Role.PRESCRIBER, Role.NURSE, Role.CLINIC_ADMIN}),
+    "cs.report": frozenset({Role.CLINIC_ADMIN, Role.AUDITOR}),
     # A patient's own record through the portal.
     "portal.own": frozenset({Role.PATIENT}),
 }

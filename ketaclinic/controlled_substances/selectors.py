@@ -1,0 +1,413 @@
+"""Reads of the ledger: balances, entries, counts, investigations, witnesses and verification.
+
+Callers scope by clinic ids they obtained from `accounts.access`; these functions own the
+select_related so list pages run a fixed number of queries whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Q, QuerySet, Sum
+
+from ketaclinic.accounts.models import Clinic, Membership, User
+from ketaclinic.audit.chain import verify_chain
+from ketaclinic.controlled_substances import ledger
+from ketaclinic.controlled_substances.choices import (
+    INVENTORY_PURPOSES,
+    REPORTABLE_KINDS,
+    EntryKind,
+    InvestigationStatus,
+)
+from ketaclinic.controlled_substances.models import (
+    Balance,
+    Count,
+    Investigation,
+    LedgerEntry,
+    LedgerHead,
+    Lot,
+    Product,
+    StorageLocation,
+)
+from ketaclinic.controlled_substances.quantities import ZERO, fmt_mg, whole_containers
+from ketaclinic.core import clock
+
+ENTRY_RELATED = ("lot__product", "location", "clinic", "reverses", "related_entry")
+
+
+# --- balances -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    balance: Balance
+    full_containers: int
+    partial_mg: Decimal
+    expired: bool
+
+    @property
+    def on_hand_ml(self) -> Decimal | None:
+        product = self.balance.lot.product
+        if product.mg_per_ml:
+            return (self.balance.quantity_mg / product.mg_per_ml).quantize(Decimal("0.001"))
+        return None
+
+
+def balances(
+    clinic: Clinic, *, location_id: int | None = None, include_empty: bool = False
+) -> list[BalanceRow]:
+    """On hand per location and lot (2 queries whatever the stock)."""
+    qs = Balance.objects.filter(clinic=clinic).select_related("location", "lot__product")
+    if location_id:
+        qs = qs.filter(location_id=location_id)
+    if not include_empty:
+        qs = qs.filter(quantity_mg__gt=0)
+    today = clock.today_in(clinic.timezone)
+    rows = []
+    for balance in qs.order_by("location__name", "lot__product__name", "lot__expires_on", "lot_id"):
+        full, partial = whole_containers(balance.quantity_mg, balance.lot.product.mg_per_container)
+        rows.append(BalanceRow(balance, full, partial, balance.lot.expires_on < today))
+    return rows
+
+
+def product_totals(rows: list[BalanceRow]) -> list[tuple[Product, Decimal]]:
+    totals: dict[int, tuple[Product, Decimal]] = {}
+    for row in rows:
+        product = row.balance.lot.product
+        _, total = totals.get(product.pk, (product, ZERO))
+        totals[product.pk] = (product, total + row.balance.quantity_mg)
+    return sorted(totals.values(), key=lambda pair: (pair[0].name, pair[0].mg_per_container))
+
+
+def stock_choices(clinic: Clinic) -> list[Balance]:
+    """Lots with stock at the clinic's active locations, for pickers (soonest expiry first)."""
+    return list(
+        Balance.objects.filter(clinic=clinic, quantity_mg__gt=0, location__is_active=True)
+        .select_related("location", "lot__product")
+        .order_by("location__name", "lot__expires_on", "lot__product__name", "lot_id")
+    )
+
+
+def stock_label(balance: Balance) -> str:
+    lot = balance.lot
+    return (
+        f"{balance.location.name} · {lot.product.name} {lot.product.finished_form} · lot "
+        f"{lot.lot_number} (exp {lot.expires_on:%Y-%m-%d}) · {fmt_mg(balance.quantity_mg)} mg"
+    )
+
+
+def locations(clinic: Clinic, *, active_only: bool = True) -> QuerySet[StorageLocation]:
+    qs = StorageLocation.objects.filter(clinic=clinic)
+    return qs.filter(is_active=True) if active_only else qs
+
+
+def transfer_destinations(clinic_ids: list[int]) -> QuerySet[StorageLocation]:
+    return (
+        StorageLocation.objects.filter(clinic_id__in=clinic_ids, is_active=True)
+        .select_related("clinic")
+        .order_by("clinic__name", "name")
+    )
+
+
+def products(*, active_only: bool = True) -> QuerySet[Product]:
+    qs = Product.objects.all()
+    return qs.filter(is_active=True) if active_only else qs
+
+
+def lots_of_clinic(clinic: Clinic) -> QuerySet[Lot]:
+    """Lots this clinic has ever held (for report filters and counts)."""
+    return (
+        Lot.objects.filter(balances__clinic=clinic)
+        .select_related("product")
+        .distinct()
+        .order_by("product__name", "expires_on", "lot_number")
+    )
+
+
+# --- entries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    date_from: date | None = None
+    date_to: date | None = None
+    kind: str = ""
+    location_id: int | None = None
+    product_id: int | None = None
+    lot_id: int | None = None
+    patient_id: int | None = None
+
+    def describe(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.__dict__.items() if v)[:400]
+
+
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz)
+
+
+def filter_entries(qs: QuerySet[LedgerEntry], clinic: Clinic, f: EntryFilter) -> QuerySet[Any]:
+    tz = ZoneInfo(clinic.timezone)
+    if f.date_from:
+        qs = qs.filter(occurred_at__gte=_day_start(f.date_from, tz))
+    if f.date_to:
+        qs = qs.filter(occurred_at__lt=_day_start(f.date_to + timedelta(days=1), tz))
+    if f.kind:
+        qs = qs.filter(kind=f.kind)
+    if f.location_id:
+        qs = qs.filter(location_id=f.location_id)
+    if f.product_id:
+        qs = qs.filter(lot__product_id=f.product_id)
+    if f.lot_id:
+        qs = qs.filter(lot_id=f.lot_id)
+    if f.patient_id:
+        qs = qs.filter(patient_id=f.patient_id)
+    return qs
+
+
+def entries(clinic: Clinic, f: EntryFilter | None = None) -> QuerySet[LedgerEntry]:
+    """The clinic's ledger, newest first."""
+    qs = LedgerEntry.objects.filter(clinic=clinic).select_related(*ENTRY_RELATED)
+    return filter_entries(qs, clinic, f or EntryFilter()).order_by("-seq")
+
+
+def entries_of_kind(clinic: Clinic, kind: str, f: EntryFilter) -> QuerySet[LedgerEntry]:
+    """Entries of one kind plus the reversals of such entries, oldest first (a report's rows)."""
+    qs = LedgerEntry.objects.filter(clinic=clinic).filter(
+        Q(kind=kind) | Q(kind=EntryKind.REVERSAL, reverses__kind=kind)
+    )
+    qs = filter_entries(qs.select_related(*ENTRY_RELATED), clinic, f)
+    return qs.order_by("occurred_at", "seq")
+
+
+def total_mg(qs: QuerySet[LedgerEntry]) -> Decimal:
+    return qs.order_by().aggregate(total=Sum("quantity_mg"))["total"] or ZERO
+
+
+def entry_for(clinic: Clinic, seq: int) -> LedgerEntry | None:
+    return (
+        LedgerEntry.objects.filter(clinic=clinic, seq=seq)
+        .select_related(*ENTRY_RELATED, "related_entry", "count", "investigation", "patient")
+        .first()
+    )
+
+
+def reversal_of(entry: LedgerEntry) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(reverses=entry).first()
+
+
+def patient_entries(patient_id: int, clinic_id: int) -> QuerySet[LedgerEntry]:
+    return (
+        LedgerEntry.objects.filter(patient_id=patient_id, clinic_id=clinic_id)
+        .select_related("lot__product", "location")
+        .order_by("-occurred_at", "-seq")
+    )
+
+
+# --- counts and investigations --------------------------------------------------------------
+
+
+def counts(clinic: Clinic) -> QuerySet[Count]:
+    return Count.objects.filter(clinic=clinic).select_related("location").order_by("-counted_at")
+
+
+def count_for(clinic: Clinic, count_id: int) -> Count | None:
+    return (
+        Count.objects.filter(clinic=clinic, pk=count_id)
+        .select_related("location")
+        .prefetch_related("lines__lot__product", "investigations")
+        .first()
+    )
+
+
+def inventories(clinic: Clinic, f: EntryFilter) -> QuerySet[Count]:
+    tz = ZoneInfo(clinic.timezone)
+    qs = Count.objects.filter(clinic=clinic, purpose__in=INVENTORY_PURPOSES)
+    if f.date_from:
+        qs = qs.filter(counted_at__gte=_day_start(f.date_from, tz))
+    if f.date_to:
+        qs = qs.filter(counted_at__lt=_day_start(f.date_to + timedelta(days=1), tz))
+    if f.location_id:
+        qs = qs.filter(location_id=f.location_id)
+    return (
+        qs.select_related("location")
+        .prefetch_related("lines__lot__product")
+        .order_by("counted_at", "location__name")
+    )
+
+
+@dataclass(frozen=True)
+class InventoryDue:
+    last_taken_on: date | None
+    due_on: date | None  # None: no initial inventory yet, it is due now
+    overdue: bool
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year = day.year + month // 12
+    month = month % 12 + 1
+    for last_day in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last_day))
+        except ValueError:
+            continue
+    raise ValueError(day)  # pragma: no cover
+
+
+def inventory_due(clinic: Clinic) -> InventoryDue:
+    """The next DEA inventory: within the configured months (24: biennial) of the last one."""
+    last = (
+        Count.objects.filter(clinic=clinic, purpose__in=INVENTORY_PURPOSES)
+        .order_by("-counted_at")
+        .values_list("counted_at", flat=True)
+        .first()
+    )
+    today = clock.today_in(clinic.timezone)
+    if last is None:
+        return InventoryDue(None, None, True)
+    taken = last.astimezone(ZoneInfo(clinic.timezone)).date()
+    due = _add_months(taken, settings.KETACLINIC_CS_INVENTORY_MONTHS)
+    return InventoryDue(taken, due, today > due)
+
+
+def investigations(clinic: Clinic, *, status: str = "", kind: str = "") -> QuerySet[Investigation]:
+    qs = Investigation.objects.filter(clinic=clinic).select_related("count__location")
+    if status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("status", "-discovered_at", "-id")
+
+
+def investigation_for(clinic: Clinic, investigation_id: int) -> Investigation | None:
+    return (
+        Investigation.objects.filter(clinic=clinic, pk=investigation_id)
+        .select_related(
+            "count__location", "opened_by", "closed_by", "dea_notice_sent_by", "form_106_filed_by"
+        )
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class Deadline:
+    investigation: Investigation
+    clinic: Clinic
+    what: str  # "DEA written notice" or "DEA Form 106"
+    due_on: date
+    overdue: bool
+    days_left: int
+
+
+def deadlines(clinic_ids: list[int], *, within_days: int = 7) -> list[Deadline]:
+    """Open DEA deadlines of these clinics that are overdue or due within `within_days` (R22).
+
+    "Today" is each clinic's own date: a deadline is overdue the day after its due date.
+    """
+    open_ = (
+        Investigation.objects.filter(
+            clinic_id__in=clinic_ids, status=InvestigationStatus.OPEN, kind__in=REPORTABLE_KINDS
+        )
+        .filter(
+            Q(dea_notice_sent_at__isnull=True, dea_notice_due_on__isnull=False)
+            | Q(form_106_filed_at__isnull=True, form_106_due_on__isnull=False)
+        )
+        .select_related("clinic")
+    )
+    rows = []
+    for inv in open_:
+        today = clock.today_in(inv.clinic.timezone)
+        pending = []
+        if inv.dea_notice_sent_at is None and inv.dea_notice_due_on:
+            pending.append(("DEA written notice", inv.dea_notice_due_on))
+        if inv.form_106_filed_at is None and inv.form_106_due_on:
+            pending.append(("DEA Form 106", inv.form_106_due_on))
+        for what, due in pending:
+            days_left = (due - today).days
+            if days_left <= within_days:
+                rows.append(Deadline(inv, inv.clinic, what, due, today > due, days_left))
+    return sorted(rows, key=lambda d: (not d.overdue, d.due_on, d.investigation.pk))
+
+
+# --- witnesses ------------------------------------------------------------------------------
+
+
+def eligible_witnesses(clinic_id: int, *, exclude_user_id: int | None = None) -> QuerySet[User]:
+    """Active people holding a witnessing role at the clinic, the signer excluded."""
+    from ketaclinic.accounts.access import PERMISSIONS
+
+    users = User.objects.filter(
+        is_active=True,
+        pk__in=Membership.objects.filter(
+            clinic_id=clinic_id, is_active=True, role__in=PERMISSIONS["cs.witness"]
+        ).values("user_id"),
+    )
+    if exclude_user_id is not None:
+        users = users.exclude(pk=exclude_user_id)
+    return users.order_by("last_name", "first_name", "username")
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@dataclass
+class LedgerVerdict:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def _ordered_entries() -> Iterator[LedgerEntry]:
+    yield from LedgerEntry.objects.order_by("seq").iterator(chunk_size=5000)
+
+
+def verify_ledger() -> LedgerVerdict:
+    """Walk the chain, then the running balances, the balance cache and the counts' hashes.
+
+    The first broken entry is named: a missing row shows as a gap in the sequence, an edited row
+    as a hash mismatch, a moved row as a sequence or link mismatch, deleted newest rows against
+    the head. Balances and counts are checked only when the chain itself is intact.
+    """
+    head = LedgerHead.objects.filter(pk=1).first()
+    verdict = verify_chain(
+        (ledger.chain_entry(e) for e in _ordered_entries()),
+        head_seq=head.seq if head else None,
+        head_hash=head.entry_hash if head else None,
+    )
+    result = LedgerVerdict(verdict.ok, verdict.checked, verdict.first_bad_seq, verdict.reason)
+    if not verdict.ok:
+        return result
+    running: dict[tuple[int, int], Decimal] = {}
+    for entry in _ordered_entries():
+        key = (entry.location_id, entry.lot_id)
+        running[key] = running.get(key, ZERO) + entry.quantity_mg
+        if running[key] != entry.balance_after_mg or running[key] < 0:
+            result.ok = False
+            result.first_bad_seq = entry.seq
+            result.reason = (
+                f"entry {entry.seq} records a balance of {entry.balance_after_mg} mg but the "
+                f"entries before it add up to {running[key]} mg"
+            )
+            return result
+    cached = {(b.location_id, b.lot_id): b.quantity_mg for b in Balance.objects.all()}
+    for key in sorted(set(cached) | set(running)):
+        if cached.get(key, ZERO) != running.get(key, ZERO):
+            result.problems.append(
+                f"balance of location {key[0]} lot {key[1]}: cached {cached.get(key, ZERO)} mg, "
+                f"ledger {running.get(key, ZERO)} mg"
+            )
+    for count in Count.objects.prefetch_related("lines").order_by("pk"):
+        if ledger.count_hash(count, list(count.lines.all())) != count.content_hash:
+            result.problems.append(f"count {count.pk} was altered (content hash mismatch)")
+    if result.problems:
+        result.ok = False
+        result.reason = result.problems[0]
+    return result
