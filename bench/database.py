@@ -1,0 +1,120 @@
+"""Choose, create, migrate and seed the bench database (runs before Django is set up)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PG_DATABASE = "ketaclinic_bench"
+SQLITE_PATH = VAR / "bench.sqlite3"
+PATIENTS = 10_000
+SEED = 2026
+
+
+@dataclass
+class Database:
+    url: str
+    vendor: str  # "postgresql" or "sqlite"
+    label: str
+
+
+def postgres_answers(timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def choose(*, reseed: bool, sqlite: bool = False) -> Database:
+    """PostgreSQL when a server answers on 127.0.0.1:5432 (a dedicated database, kept between
+    runs), else (or with sqlite=True) SQLite at var/bench.sqlite3. BENCH_DATABASE_URL overrides
+    both."""
+    override = os.environ.get("BENCH_DATABASE_URL")
+    if override:
+        vendor = "sqlite" if override.startswith("sqlite") else "postgresql"
+        return Database(override, vendor, "BENCH_DATABASE_URL")
+    if not sqlite and postgres_answers():
+        import psycopg
+
+        with psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
+        ) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]
+            ).fetchone()
+            if exists and reseed:
+                conn.execute(f'DROP DATABASE "{PG_DATABASE}" WITH (FORCE)')
+                exists = None
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+        url = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+        return Database(url, "postgresql", f"PostgreSQL {PG_HOST}:{PG_PORT}/{PG_DATABASE}")
+    VAR.mkdir(exist_ok=True)
+    if reseed:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
+    return Database(f"sqlite:///{SQLITE_PATH}", "sqlite", f"SQLite {SQLITE_PATH}")
+
+
+def vacuum_analyze(db: Database) -> str:
+    """Fresh planner statistics (and, on PostgreSQL, a visibility map for index-only scans), as
+    autovacuum would keep them on a running server. Returns a note for the printout."""
+    if db.vendor == "postgresql":
+        import psycopg
+
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            autovacuum = conn.execute("SHOW autovacuum").fetchone()
+            conn.execute("VACUUM (ANALYZE)")
+        return f"VACUUM (ANALYZE) done (server autovacuum={autovacuum[0] if autovacuum else '?'})"
+    import sqlite3
+
+    with sqlite3.connect(db.url.removeprefix("sqlite:///")) as conn:
+        conn.execute("ANALYZE")
+    return "ANALYZE done"
+
+
+def server_env(db: Database, secret_key: str | None = None) -> dict[str, str]:
+    """Production settings (DEBUG off, audit on, persistent connections) over plain HTTP on the
+    loopback interface. Used for the bench process itself, its management commands and
+    gunicorn."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KETACLINIC_", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=db.url,
+        DATABASE_CONN_MAX_AGE="600",
+        DJANGO_SECRET_KEY=secret_key or "bench-" + secrets.token_urlsafe(48),
+        DJANGO_DEBUG="0",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        KETACLINIC_HTTPS="0",
+        KETACLINIC_SSL_REDIRECT="0",
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str, quiet: bool = True) -> float:
+    """Run `ketaclinic <args>` in a child process; returns its wall time in seconds."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "ketaclinic.core.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=quiet,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        if quiet:
+            sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+        raise SystemExit(f"bench: `ketaclinic {' '.join(args)}` failed ({result.returncode})")
+    return elapsed

@@ -1,0 +1,296 @@
+"""`make bench` (`python -m bench.run`): seed once, measure, print a table, write results.json.
+
+1. Database: PostgreSQL when a server answers on 127.0.0.1:5432 (database `ketaclinic_bench`,
+   kept and reused once it holds the 10,000 seeded patients), else SQLite at var/bench.sqlite3.
+2. Server-side latency of each page in bench/pages.py (p50/p95, SQL statements per request),
+   in this process with production settings, against the floor: a minimal authenticated view
+   doing one indexed query. Target: every page's p95 ≤ 3× the floor's p95.
+3. The JSON API over HTTP under gunicorn: patients created per second and p50/p95 of reading one
+   patient, compared with GNU Health 5.0.6 on the same kind of machine.
+
+Options: --requests N (per page, default 300), --reseed (drop and seed again, to time the seed),
+--no-http (skip gunicorn), --sqlite (SQLite even when PostgreSQL answers), --show-sql (print each
+page's SQL). The machine's load average is recorded: other work on the machine skews latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import database
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+RATIO_TARGET = 3.0
+# GNU Health 5.0.6 (Tryton, gunicorn, the same PostgreSQL), from issue 2.
+GNU_HEALTH = {"patients_per_s": 38.6, "read_p50_ms": 10.1, "read_p95_ms": 13.6}
+THROUGHPUT_FACTOR = 5.0  # at least 5× GNU Health's registrations per second
+P95_FACTOR = 0.3  # at most 0.3× GNU Health's read p95
+
+
+def _configure_process(env: dict[str, str]) -> None:
+    for key in list(os.environ):
+        if key.startswith(("KETACLINIC_", "DJANGO_")):
+            del os.environ[key]
+    os.environ.update(env)
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def _patient_count() -> int:
+    from ketaclinic.demo.seed import ORG_SLUG
+    from ketaclinic.patients.models import Patient
+
+    return Patient.objects.filter(organisation__slug=ORG_SLUG).count()
+
+
+def _db_version(vendor: str) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()" if vendor == "postgresql" else "SELECT sqlite_version()")
+        return str(cursor.fetchone()[0])
+
+
+def _previous_seed() -> dict[str, Any] | None:
+    try:
+        seed = json.loads(RESULTS.read_text()).get("seed") or {}
+    except (OSError, ValueError):
+        return None
+    return seed if seed.get("seconds") else seed.get("last_measured")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:8.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per page")
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite even when PostgreSQL answers")
+    parser.add_argument("--show-sql", action="store_true")
+    args = parser.parse_args(argv)
+    if args.requests < 200:
+        parser.error("--requests must be at least 200")
+    started = time.perf_counter()
+    load_before = _load()
+
+    # 1. Database ------------------------------------------------------------------------------
+    db = database.choose(reseed=args.reseed, sqlite=args.sqlite)
+    env = database.server_env(db)
+    _configure_process(env)
+    print(f"Database: {db.label}")
+    migrate_s = database.manage(env, "migrate", "--noinput")
+    database.manage(env, "collectstatic", "--noinput")  # DEBUG off: pages need the manifest
+    print(f"Migrated in {migrate_s:.1f}s.")
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    before = _patient_count()
+    seed: dict[str, Any]
+    if before < database.PATIENTS:
+        print(f"Seeding {database.PATIENTS:,} patients (found {before:,}) …", flush=True)
+        seconds = database.manage(
+            env, "seed", "--patients", str(database.PATIENTS), "--seed", str(database.SEED)
+        )
+        seed = {"ran": True, "seconds": round(seconds, 2), "patients_before": before}
+        print(f"Seeded in {seconds:.1f}s (`ketaclinic seed --patients 10000 --seed 2026`).")
+    else:
+        previous = _previous_seed()
+        seed = {"ran": False, "seconds": None, "last_measured": previous}
+        note = f"; last measured seed: {previous['seconds']}s" if previous else ""
+        print(f"Reusing the seeded database ({before:,} patients){note}.")
+    patients = _patient_count()
+    print(database.vacuum_analyze(db) + ".")
+
+    # 2. Server-side latency -------------------------------------------------------------------
+    from bench import inprocess
+    from bench.pages import BENCH_USERNAME, PAGES
+
+    ctx = inprocess.build_context(BENCH_USERNAME, database.SEED)
+    print(
+        f"\nServer-side latency, in process ({connection.vendor}, {patients:,} patients, "
+        f"signed in as {BENCH_USERNAME} with MFA; {args.requests} timed requests per page "
+        f"after {args.warmup} warm-up, {args.rounds} interleaved rounds; load average "
+        f"{_load()} on {os.cpu_count()} CPUs)",
+        flush=True,
+    )
+    results = inprocess.measure(
+        ctx, PAGES, requests=args.requests, warmup=args.warmup, rounds=args.rounds
+    )
+    floor = next(r for r in results if r.spec.is_floor)
+    rows = []
+    header = (
+        f"{'page':<26}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'p95/floor':>11}{'queries':>9}  target"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        ratio = r.p95 / floor.p95
+        ok = r.spec.is_floor or ratio <= RATIO_TARGET
+        verdict = "(floor)" if r.spec.is_floor else ("PASS" if ok else "FAIL")
+        print(
+            f"{r.spec.name:<26}{len(r.samples_ms):>6}{_fmt(r.p50)} {_fmt(r.p95)}"
+            f"{ratio:>10.2f}×{r.queries:>9}  {verdict}"
+        )
+        rows.append(
+            {
+                "page": r.spec.name,
+                "example_path": r.spec.path(ctx, 0),
+                "auth": r.spec.auth,
+                "n": len(r.samples_ms),
+                "p50_ms": round(r.p50, 3),
+                "p95_ms": round(r.p95, 3),
+                "ratio_p95_to_floor": round(ratio, 3),
+                "queries": r.queries,
+                "queries_sampled": r.query_counts,
+                "target": None if r.spec.is_floor else f"p95 <= {RATIO_TARGET}x floor",
+                "pass": None if r.spec.is_floor else ok,
+            }
+        )
+        if args.show_sql:
+            for sql in r.sql:
+                print(f"      {sql[:300]}")
+    if not args.show_sql:
+        print("(queries: SQL statements per request, at this patient count; --show-sql lists them)")
+
+    # 3. JSON API over HTTP under gunicorn -----------------------------------------------------
+    api: dict[str, Any] | None = None
+    if not args.no_http:
+        api = _http_phase(env, ctx, db.vendor)
+
+    output = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": {"vendor": connection.vendor, "version": _db_version(db.vendor)},
+        "patients": patients,
+        "machine": _machine() | {"load_average_before": load_before, "load_average_after": _load()},
+        "seed": seed,
+        "server_side": {
+            "method": "django.test.Client in one process, production settings (DEBUG off, "
+            "audit on, persistent connections); nearest-rank percentiles",
+            "user": BENCH_USERNAME,
+            "requests_per_page": args.requests,
+            "warmup_per_page": args.warmup,
+            "floor_p95_ms": round(floor.p95, 3),
+            "target": f"every page p95 <= {RATIO_TARGET}x floor p95",
+            "all_pass": all(row["pass"] is not False for row in rows),
+            "pages": rows,
+        },
+        "http_api": api,
+        "bench_seconds": round(time.perf_counter() - started, 1),
+    }
+    tmp = RESULTS.with_name(RESULTS.name + ".tmp")
+    tmp.write_text(json.dumps(output, indent=2) + "\n")
+    tmp.replace(RESULTS)
+    print(f"\nWrote bench/results.json ({output['bench_seconds']:.0f}s in all).")
+    return 0
+
+
+def _http_phase(env: dict[str, str], ctx: Any, vendor: str) -> dict[str, Any]:
+    from bench import http_api
+    from ketaclinic.patients.models import Patient
+
+    log_path = database.VAR / "bench-gunicorn.log"
+    print(
+        f"\nJSON API over HTTP under gunicorn ({vendor}, DEBUG off, CONN_MAX_AGE=600, audit on; "
+        f"load average {_load()})",
+        flush=True,
+    )
+    created: list[int] = []
+    try:
+        figures = http_api.run(
+            env,
+            token=ctx.token,
+            clinic_id=ctx.clinic_id,
+            read_ids=ctx.patient_ids,
+            log_path=log_path,
+            created_ids=created,
+        )
+    finally:
+        # Keep the bench database at the seeded size: remove the patients the API created
+        # (their audit rows stay; the audit trail is append-only).
+        if created:
+            Patient.objects.filter(pk__in=created).delete()
+    p50, p95 = http_api.p50_p95(figures.read_samples_ms)
+    target_rate = GNU_HEALTH["patients_per_s"] * THROUGHPUT_FACTOR
+    target_p95 = round(GNU_HEALTH["read_p95_ms"] * P95_FACTOR, 2)
+    rate_ok = figures.patients_per_s >= target_rate
+    p95_ok = p95 <= target_p95
+    gh = GNU_HEALTH
+    print(f"  server: {figures.server}")
+    print(
+        f"  create  POST /api/v1/patients  {figures.create_requests} patients in "
+        f"{figures.create_seconds:.2f}s = {figures.patients_per_s:.1f}/s   "
+        f"GNU Health {gh['patients_per_s']}/s, target ≥ {target_rate:.0f}/s "
+        f"({figures.patients_per_s / gh['patients_per_s']:.1f}×)  {'PASS' if rate_ok else 'FAIL'}"
+    )
+    print(
+        f"  read    GET /api/v1/patients/<id>  n={len(figures.read_samples_ms)}  "
+        f"p50 {p50:.2f} ms  p95 {p95:.2f} ms   GNU Health p50 {gh['read_p50_ms']} / "
+        f"p95 {gh['read_p95_ms']} ms, target p95 ≤ {target_p95} ms "
+        f"({p95 / gh['read_p95_ms']:.2f}×)  {'PASS' if p95_ok else 'FAIL'}"
+    )
+    print(f"  audit rows written during the run: {figures.audit_rows_written:,}")
+    return {
+        "server": figures.server,
+        "database": vendor,
+        "client": "http.client, one request at a time, loopback",
+        "create": {
+            "requests": figures.create_requests,
+            "seconds": round(figures.create_seconds, 3),
+            "patients_per_s": round(figures.patients_per_s, 1),
+            "target_per_s": target_rate,
+            "ratio_to_gnu_health": round(figures.patients_per_s / gh["patients_per_s"], 2),
+            "pass": rate_ok,
+        },
+        "read": {
+            "n": len(figures.read_samples_ms),
+            "p50_ms": round(p50, 3),
+            "p95_ms": round(p95, 3),
+            "target_p95_ms": target_p95,
+            "ratio_p95_to_gnu_health": round(p95 / gh["read_p95_ms"], 3),
+            "pass": p95_ok,
+        },
+        "audit_rows_written": figures.audit_rows_written,
+        "gnu_health_5_0_6": gh,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
