@@ -78,9 +78,13 @@ def _validate(patient: Patient) -> None:
 
 
 def _next_mrn(organisation_id: int) -> str:
-    Organisation.objects.filter(pk=organisation_id).update(mrn_counter=F("mrn_counter") + 1)
-    org = Organisation.objects.only("mrn_prefix", "mrn_counter").get(pk=organisation_id)
-    return f"{org.mrn_prefix}{org.mrn_counter:06d}"
+    """The organisation's next unused number; numbers already typed in by hand are skipped."""
+    while True:
+        Organisation.objects.filter(pk=organisation_id).update(mrn_counter=F("mrn_counter") + 1)
+        org = Organisation.objects.only("mrn_prefix", "mrn_counter").get(pk=organisation_id)
+        mrn = f"{org.mrn_prefix}{org.mrn_counter:06d}"
+        if not Patient.objects.filter(organisation_id=organisation_id, mrn=mrn).exists():
+            return mrn
 
 
 def patient_create(*, actor: Any, clinic_id: Any, data: Mapping[str, Any]) -> Patient:
