@@ -1,5 +1,6 @@
 """/api/v1/patients: the same scoping, validation and audit as the pages."""
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -33,7 +34,15 @@ def list_patients(request: HttpRequest, filters: Query[PatientFilters]):  # type
 @router.post("", response={201: PatientOut}, summary="Register a patient")
 def create_patient(request: HttpRequest, payload: PatientCreate) -> tuple[int, Patient]:
     data = payload.model_dump(exclude={"clinic_id"}, exclude_unset=True)
-    patient = services.patient_create(actor=request.user, clinic_id=payload.clinic_id, data=data)
+    try:
+        patient = services.patient_create(
+            actor=request.user, clinic_id=payload.clinic_id, data=data
+        )
+    except ValidationError as exc:
+        # The service names the page form's field; API clients sent `clinic_id`.
+        if hasattr(exc, "error_dict") and "clinic" in exc.error_dict:
+            exc.error_dict["clinic_id"] = exc.error_dict.pop("clinic")
+        raise
     return 201, patient
 
 
