@@ -1,7 +1,7 @@
 from datetime import date, datetime
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from ketaclinic.patients.choices import SexAtBirth
 
@@ -67,3 +67,11 @@ class PatientFilters(Schema):
     date_of_birth: date | None = None
     mrn: str = Field("", max_length=20)
     clinic_id: int | None = None
+
+    @field_validator("q", "mrn")
+    @classmethod
+    def _no_null_character(cls, value: str) -> str:
+        # PostgreSQL rejects NUL in a query parameter: without this the search answers 500.
+        if "\x00" in value:
+            raise ValueError("Remove the null character.")
+        return value
