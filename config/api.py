@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    ValidationError,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
@@ -72,6 +77,14 @@ def _schema_invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
 @api.exception_handler(ValidationError)
 def _service_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return _error(request, 422, "The request has invalid fields.", error_map(exc))
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # Django answers these 400 on pages; without this handler the API's catch-all made them 500.
+    if isinstance(exc, RequestDataTooBig):
+        return _error(request, 413, "The request body is too large.")
+    return _error(request, 400, "Bad request.")
 
 
 @api.exception_handler(Http404)
