@@ -46,7 +46,8 @@ def mfa_setup(request: AuthenticatedRequest) -> HttpResponse:
     Whoever already has an authenticator must use it first: otherwise a stolen password alone
     would let the thief replace the owner's authenticator with their own.
     """
-    if not request.user.is_verified() and any(devices_for_user(request.user, confirmed=True)):
+    verified = request.user.is_verified()  # type: ignore[attr-defined]  # set by OTPMiddleware
+    if not verified and any(devices_for_user(request.user, confirmed=True)):
         verify = reverse("accounts:mfa_verify")
         return HttpResponseRedirect(f"{verify}?{urlencode({'next': _next_url(request)})}")
     device = services.totp_device_pending(user=request.user)
