@@ -1,5 +1,24 @@
+from typing import Any, cast
+
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
+
+
+class LoginForm(AuthenticationForm):
+    """Django's sign-in form, refusing an over-long username before anyone authenticates it.
+
+    AuthenticationForm sets the username's max_length after the field is built, so only the
+    widget knew it: a 10,000-character username reached the backends and django-axes' attempt
+    log, which PostgreSQL refused with a 500.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        username = cast(forms.CharField, self.fields["username"])
+        if username.max_length:
+            username.validators.append(MaxLengthValidator(username.max_length))
 
 
 class TotpCodeForm(forms.Form):

@@ -20,7 +20,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts import access, services
-from ketaclinic.accounts.forms import ApiTokenForm, TotpCodeForm
+from ketaclinic.accounts.forms import ApiTokenForm, LoginForm, TotpCodeForm
 from ketaclinic.accounts.models import Membership
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
@@ -29,6 +29,7 @@ from ketaclinic.core.http import AuthenticatedRequest
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    form_class = LoginForm
     redirect_authenticated_user = True
 
 
