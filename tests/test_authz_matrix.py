@@ -1,0 +1,617 @@
+"""Authorization matrix (security.md R1, R2; ARCHITECTURE rule 3), generated from the routes.
+
+Every URL pattern (walked from the root URLconf) and every API operation (from the OpenAPI
+schema) is exercised for every persona, and, where the route takes an object, for an object of the
+persona's own clinic, of the other clinic and a missing one. What each combination must answer is
+declared once, in MATRIX below. A route or operation without a declaration fails
+`test_route` with a message saying what to add: new features must state who may use them.
+
+Each case also checks the effect (the write happened exactly when the request succeeded) and the
+audit trail (R7): a successful audited operation appends exactly one complete row, a refused one
+appends none, and the hash chain still verifies.
+
+Declaring a new route: add MATRIX["<namespace:url_name>" or "<operationId>"] with one Rule per
+HTTP method; give every persona an outcome (`personas(...)`, `signed_in(...)`); routes with an
+object id or a clinic in the path or body set `target=` and scope their outcomes (`scoped`,
+`clinic_scoped`); writes name a `body` and an `effect`; anything touching patient data names its
+`audit` action. Path parameters the runner cannot fill yet need a line in `prepare()`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.forms.models import model_to_dict
+from django.test import Client
+from django.utils import timezone
+
+from ketaclinic.accounts import services as account_services
+from ketaclinic.accounts.models import ApiToken, Clinic, User
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.audit.selectors import verify_audit_chain
+from ketaclinic.patients.models import Patient
+from ketaclinic.patients.services import EDITABLE_FIELDS
+from tests.conftest import ALL_PERSONAS, World
+from tests.routes import api_operation_routes, api_operations, url_routes
+
+# --- Outcomes -------------------------------------------------------------------------------
+
+LOGIN_WITH_NEXT = "<login?next=path>"
+
+
+@dataclass(frozen=True)
+class Out:
+    """An expected answer. `ok` means the operation took place: its effect and audit row exist."""
+
+    status: int
+    location: str | None = None  # exact Location, or a prefix ending in "/" for created objects
+    ok: bool = True
+
+
+OK = Out(200)
+CREATED = Out(201)
+TO_LOGIN = Out(302, LOGIN_WITH_NEXT, ok=False)
+UNAUTHORIZED = Out(401, ok=False)
+FORBIDDEN = Out(403, ok=False)
+NOT_FOUND = Out(404, ok=False)
+NOT_ALLOWED = Out(405, ok=False)
+FORM_ERRORS = Out(400, ok=False)
+FIELD_ERRORS = Out(422, ok=False)
+TO_HOME = Out(302, "/")
+TO_PATIENT_LIST = Out(302, "/patients/")
+TO_PROFILE = Out(302, "/accounts/profile/")
+TO_CHART = Out(302, "/patients/<id>/")  # the created or edited patient's chart
+REFUSED_TO_PROFILE = Out(302, "/accounts/profile/", ok=False)
+SIGNED_OUT = Out(302, "/accounts/login/")
+ANON_SIGN_OUT = Out(302, "/accounts/login/", ok=False)
+
+
+def scoped(own: Out, other: Out = NOT_FOUND, missing: Out = NOT_FOUND) -> dict[str, Out]:
+    """Outcomes for an object of the persona's own clinic, of the other clinic, and a missing id."""
+    return {"own": own, "other": other, "missing": missing}
+
+
+def clinic_scoped(own: Out, other: Out, missing: Out | None = None) -> dict[str, Out]:
+    """Outcomes for a request naming the persona's own clinic, the other one, or a missing one."""
+    return {"own": own, "other": other, "missing": missing or other}
+
+
+Outcome = Out | Mapping[str, Out]
+
+
+def personas(
+    *,
+    writers: Outcome,
+    auditor: Outcome,
+    patient: Outcome,
+    anonymous: Outcome,
+    clinic_admin: Outcome | None = None,
+) -> dict[str, Outcome]:
+    """One outcome per persona. `writers` are prescriber, nurse, front desk, clinic admin and
+    other_clinic_nurse (a nurse of clinic B: "own" objects are clinic B's for her)."""
+    table: dict[str, Outcome] = {
+        "prescriber": writers,
+        "nurse": writers,
+        "front_desk": writers,
+        "clinic_admin": clinic_admin or writers,
+        "auditor": auditor,
+        "patient": patient,
+        "other_clinic_nurse": writers,
+        "anonymous": anonymous,
+    }
+    return table
+
+
+def signed_in(outcome: Outcome, *, anonymous: Outcome = TO_LOGIN) -> dict[str, Outcome]:
+    """The same outcome for every signed-in persona."""
+    return personas(writers=outcome, auditor=outcome, patient=outcome, anonymous=anonymous)
+
+
+def everyone(outcome: Outcome) -> dict[str, Outcome]:
+    return signed_in(outcome, anonymous=outcome)
+
+
+@dataclass(frozen=True)
+class Rule:
+    expect: Mapping[str, Outcome]
+    audit: str | None = None  # the action of the one row a success appends
+    effect: str | None = None  # what a success changes, see EFFECTS
+    body: str | None = None  # the payload sent, see BODIES
+    # What the own/other/missing scopes pick: "patient", "token" or "clinic" (in the path as
+    # patient_id / token_id / clinic_id, or in the body for registrations).
+    target: str | None = None
+    auth: tuple[str, ...] = ("session",)  # API rules also run with a Bearer token
+
+
+def api_rule(**kwargs: Any) -> Rule:
+    return Rule(auth=("session", "token"), **kwargs)
+
+
+# --- THE TABLE: every route and operation, every persona ------------------------------------
+
+_PATIENT_PAGE = personas(
+    writers=scoped(OK), auditor=scoped(OK), patient=FORBIDDEN, anonymous=TO_LOGIN
+)
+_STAFF_LIST = personas(writers=OK, auditor=OK, patient=FORBIDDEN, anonymous=TO_LOGIN)
+_AUDIT_PAGE = personas(
+    writers=FORBIDDEN, clinic_admin=OK, auditor=OK, patient=FORBIDDEN, anonymous=TO_LOGIN
+)
+
+MATRIX: dict[str, dict[str, Rule]] = {
+    # pages ---------------------------------------------------------------------------------
+    "core:home": {
+        "GET": Rule(
+            personas(writers=TO_PATIENT_LIST, auditor=TO_PATIENT_LIST, patient=OK,
+                     anonymous=TO_LOGIN)
+        ),
+    },
+    "core:healthz": {"GET": Rule(everyone(OK))},
+    "accounts:login": {"GET": Rule(signed_in(TO_HOME, anonymous=OK))},
+    "accounts:logout": {
+        "GET": Rule(everyone(NOT_ALLOWED)),
+        "POST": Rule(signed_in(SIGNED_OUT, anonymous=ANON_SIGN_OUT), audit="logout",
+                     effect="signed_out"),
+    },
+    "accounts:mfa_setup": {"GET": Rule(signed_in(OK))},
+    "accounts:mfa_verify": {"GET": Rule(signed_in(OK))},
+    "accounts:profile": {"GET": Rule(signed_in(OK))},
+    "accounts:token_create": {
+        "GET": Rule(signed_in(NOT_ALLOWED)),
+        "POST": Rule(signed_in(TO_PROFILE), audit="token_create", effect="token_created",
+                     body="token_form"),
+    },
+    "accounts:token_revoke": {
+        "GET": Rule(signed_in(scoped(NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED)), target="token"),
+        "POST": Rule(
+            signed_in(scoped(TO_PROFILE, REFUSED_TO_PROFILE, REFUSED_TO_PROFILE)),
+            audit="token_revoke", effect="token_revoked", target="token",
+        ),
+    },
+    "patients:list": {"GET": Rule(_STAFF_LIST, audit="list")},
+    "patients:create": {
+        "GET": Rule(personas(writers=OK, auditor=FORBIDDEN, patient=FORBIDDEN,
+                             anonymous=TO_LOGIN)),
+        "POST": Rule(
+            personas(writers=clinic_scoped(TO_CHART, FORM_ERRORS), auditor=FORBIDDEN,
+                     patient=FORBIDDEN, anonymous=TO_LOGIN),
+            audit="create", effect="patient_created", body="patient_form", target="clinic",
+        ),
+    },
+    "patients:chart": {"GET": Rule(_PATIENT_PAGE, audit="read", target="patient")},
+    "patients:edit": {
+        "GET": Rule(
+            personas(writers=scoped(OK), auditor=FORBIDDEN, patient=FORBIDDEN,
+                     anonymous=TO_LOGIN),
+            audit="read", target="patient",
+        ),
+        "POST": Rule(
+            personas(writers=scoped(TO_CHART), auditor=FORBIDDEN, patient=FORBIDDEN,
+                     anonymous=TO_LOGIN),
+            audit="update", effect="patient_updated", body="patient_edit_form", target="patient",
+        ),
+    },
+    "audit:report": {"GET": Rule(_AUDIT_PAGE, audit="list")},
+    "audit:report_csv": {"GET": Rule(_AUDIT_PAGE, audit="export")},
+    "api:openapi-json": {"GET": Rule(signed_in(OK))},
+    "api:openapi-view": {"GET": Rule(signed_in(OK))},
+    "api:api-root": {"GET": Rule(everyone(NOT_FOUND))},
+    # API operations (operationId) ----------------------------------------------------------
+    "ketaclinic_patients_api_list_patients": {
+        "GET": api_rule(
+            expect=personas(writers=OK, auditor=OK, patient=FORBIDDEN, anonymous=UNAUTHORIZED),
+            audit="list",
+        ),
+    },
+    "ketaclinic_patients_api_create_patient": {
+        "POST": api_rule(
+            expect=personas(writers=clinic_scoped(CREATED, FIELD_ERRORS), auditor=FORBIDDEN,
+                            patient=FORBIDDEN, anonymous=UNAUTHORIZED),
+            audit="create", effect="patient_created", body="patient_json", target="clinic",
+        ),
+    },
+    "ketaclinic_patients_api_get_patient": {
+        "GET": api_rule(
+            expect=personas(writers=scoped(OK), auditor=scoped(OK), patient=FORBIDDEN,
+                            anonymous=UNAUTHORIZED),
+            audit="read", target="patient",
+        ),
+    },
+    "ketaclinic_patients_api_update_patient": {
+        "PATCH": api_rule(
+            expect=personas(writers=scoped(OK), auditor=FORBIDDEN, patient=FORBIDDEN,
+                            anonymous=UNAUTHORIZED),
+            audit="update", effect="patient_updated", body="patient_patch", target="patient",
+        ),
+    },
+}  # fmt: skip
+
+# Patient-data routes: a success must leave a row naming the patient and its clinic.
+PATIENT_AUDIT_ACTIONS = {"read", "create", "update"}
+
+
+# --- Discovery: the cases come from the routes, not from the table --------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    method: str | None  # None for URL patterns: the table says which methods to send
+    params: tuple[str, ...]
+    path_of: Callable[..., str] = field(compare=False)
+    is_api_operation: bool = False
+
+
+def discovered_endpoints() -> list[Endpoint]:
+    covered_by_schema = api_operation_routes()
+    endpoints = [
+        Endpoint(r.key, None, r.params, r.path)
+        for r in url_routes()
+        if r.route not in covered_by_schema
+    ]
+    endpoints += [Endpoint(op.key, op.method, op.params, op.path, True) for op in api_operations()]
+    return endpoints
+
+
+@dataclass(frozen=True)
+class Case:
+    endpoint: Endpoint
+    method: str
+    persona: str
+    scope: str
+    auth: str
+
+    @property
+    def id(self) -> str:
+        parts = [self.endpoint.key, self.method, self.persona]
+        if self.scope != "-":
+            parts.append(self.scope)
+        if self.auth != "session":
+            parts.append(self.auth)
+        return "|".join(parts)
+
+
+@dataclass(frozen=True)
+class Undeclared:
+    key: str
+    problem: str
+
+
+def scopes_of(rule: Rule) -> tuple[str, ...]:
+    if rule.target in {"patient", "token", "clinic"}:
+        return ("own", "other", "missing")
+    return ("-",)
+
+
+def _cases() -> list[Any]:
+    params = []
+    for endpoint in discovered_endpoints():
+        rules = MATRIX.get(endpoint.key)
+        if not rules:
+            missing = Undeclared(endpoint.key, "has no declared expectation")
+            params.append(pytest.param(missing, id=f"UNDECLARED|{endpoint.key}"))
+            continue
+        for method, rule in rules.items():
+            if endpoint.method is not None and method != endpoint.method:
+                wrong = Undeclared(
+                    endpoint.key, f"declares {method}; the schema says {endpoint.method}"
+                )
+                params.append(pytest.param(wrong, id=f"WRONG-METHOD|{endpoint.key}|{method}"))
+                continue
+            for persona in ALL_PERSONAS:
+                auths = ("none",) if persona == "anonymous" else rule.auth
+                for scope in scopes_of(rule):
+                    for auth in auths:
+                        case = Case(endpoint, method, persona, scope, auth)
+                        params.append(pytest.param(case, id=case.id))
+    return params
+
+
+# --- Running one case -----------------------------------------------------------------------
+
+NEW_PHONE = "+1 617 555 0199"
+NEW_LAST_NAME = "Matrixregistered"
+
+
+@dataclass
+class Ctx:
+    """What a case needs: the persona, the object the scope picks, and the client."""
+
+    world: World
+    persona: str
+    user: User | None
+    client: Client
+    headers: dict[str, str]
+    patient: Patient | None = None
+    patient_id: int | None = None
+    token: ApiToken | None = None
+    token_id: int | None = None
+    clinic: Clinic | None = None
+    clinic_id: int | None = None
+
+
+def home_clinic(world: World, persona: str) -> Clinic:
+    return world.clinic_b if persona == "other_clinic_nurse" else world.clinic_a
+
+
+def other_clinic(world: World, persona: str) -> Clinic:
+    return world.clinic_a if persona == "other_clinic_nurse" else world.clinic_b
+
+
+def _token_of(user: User) -> tuple[ApiToken, str]:
+    return account_services.api_token_create(actor=user, name="matrix", days=30)
+
+
+def prepare(case: Case, world: World, client_for: Callable[..., Client]) -> Ctx:
+    persona = case.persona
+    user = world.users.get(persona)
+    headers: dict[str, str] = {}
+    if case.auth == "token":
+        assert user is not None
+        _, raw = _token_of(user)
+        client = Client()
+        headers["Authorization"] = f"Bearer {raw}"
+    else:
+        client = client_for(persona)
+    ctx = Ctx(world, persona, user, client, headers)
+    rule = MATRIX[case.endpoint.key][case.method]
+    if rule.target == "patient":
+        if case.scope == "own":
+            if persona == "patient":
+                ctx.patient = world.patient_a  # the patient's own record
+            elif persona == "other_clinic_nurse":
+                ctx.patient = world.patient_b
+            else:
+                ctx.patient = world.patient_a2
+        elif case.scope == "other":
+            ctx.patient = world.patient_a2 if persona == "other_clinic_nurse" else world.patient_b
+        ctx.patient_id = ctx.patient.pk if ctx.patient else _missing_id(Patient)
+    elif rule.target == "token":
+        owner = user if user is not None else world.users["nurse"]
+        if case.scope == "other":
+            owner = world.users["nurse" if persona == "prescriber" else "prescriber"]
+        if case.scope != "missing":
+            ctx.token, _ = _token_of(owner)
+        ctx.token_id = ctx.token.pk if ctx.token else _missing_id(ApiToken)
+    elif rule.target == "clinic":
+        if case.scope != "missing":
+            ctx.clinic = (home_clinic if case.scope == "own" else other_clinic)(world, persona)
+        ctx.clinic_id = ctx.clinic.pk if ctx.clinic else _missing_id(Clinic)
+    return ctx
+
+
+def _missing_id(model: type[Any]) -> int:
+    last = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return last + 1000
+
+
+def _patient_form(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "clinic": ctx.clinic_id,
+        "mrn": "",
+        "first_name": "Morgan",
+        "last_name": NEW_LAST_NAME,
+        "date_of_birth": "1990-05-17",
+        "sex_at_birth": "female",
+        "phone": "+1 617 555 0142",
+    }
+
+
+def _patient_edit_form(ctx: Ctx) -> dict[str, Any]:
+    source = ctx.patient or ctx.world.patient_a2
+    data = model_to_dict(source, fields=EDITABLE_FIELDS)
+    data = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in data.items()}
+    data["phone"] = NEW_PHONE
+    return data
+
+
+def _patient_json(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "clinic_id": ctx.clinic_id,
+        "first_name": "Morgan",
+        "last_name": NEW_LAST_NAME,
+        "date_of_birth": "1990-05-17",
+    }
+
+
+BODIES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
+    "token_form": lambda ctx: {"name": "matrix form token", "days": 30},
+    "patient_form": _patient_form,
+    "patient_edit_form": _patient_edit_form,
+    "patient_json": _patient_json,
+    "patient_patch": lambda ctx: {"phone": NEW_PHONE},
+}
+
+
+def send(case: Case, ctx: Ctx) -> Any:
+    rule = MATRIX[case.endpoint.key][case.method]
+    values = {"patient_id": ctx.patient_id, "token_id": ctx.token_id, "clinic_id": ctx.clinic_id}
+    missing = set(case.endpoint.params) - {k for k, v in values.items() if v is not None}
+    assert not missing, f"the matrix does not know how to fill {missing} in {case.endpoint.key}"
+    path = case.endpoint.path_of(**{p: values[p] for p in case.endpoint.params})
+    body = BODIES[rule.body](ctx) if rule.body else None
+    if case.endpoint.is_api_operation:
+        return path, ctx.client.generic(
+            case.method,
+            path,
+            data=b"" if body is None else json.dumps(body),
+            content_type="application/json",
+            headers=ctx.headers,
+        )
+    if case.method == "POST":
+        return path, ctx.client.post(path, body or {}, headers=ctx.headers)
+    return path, ctx.client.generic(case.method, path, headers=ctx.headers)
+
+
+def state() -> dict[str, Any]:
+    return {
+        "patients": sorted(
+            Patient.objects.values_list("pk", "clinic_id", "last_name", "phone", "mrn")
+        ),
+        "tokens": sorted(ApiToken.objects.values_list("pk", "user_id", "revoked_at")),
+    }
+
+
+def _effect_patient_created(before: dict, after: dict, ctx: Ctx, response: Any) -> None:
+    new = sorted(set(after["patients"]) - set(before["patients"]))
+    assert len(new) == 1 and set(before["patients"]) <= set(after["patients"]), new
+    _, clinic_id, last_name, _, mrn = new[0]
+    assert (clinic_id, last_name) == (ctx.clinic_id, NEW_LAST_NAME)
+    assert mrn, "an MRN is issued"
+    assert after["tokens"] == before["tokens"]
+
+
+def _effect_patient_updated(before: dict, after: dict, ctx: Ctx, response: Any) -> None:
+    assert ctx.patient is not None
+    changed = sorted(set(after["patients"]) - set(before["patients"]))
+    assert [(row[0], row[3]) for row in changed] == [(ctx.patient.pk, NEW_PHONE)]
+    assert len(after["patients"]) == len(before["patients"])
+    assert after["tokens"] == before["tokens"]
+
+
+def _effect_token_created(before: dict, after: dict, ctx: Ctx, response: Any) -> None:
+    new = sorted(set(after["tokens"]) - set(before["tokens"]))
+    assert len(new) == 1 and new[0][1] == ctx.user.pk, new  # type: ignore[union-attr]
+    assert after["patients"] == before["patients"]
+
+
+def _effect_token_revoked(before: dict, after: dict, ctx: Ctx, response: Any) -> None:
+    assert ctx.token is not None
+    revoked = [t for t in after["tokens"] if t[2] is not None]
+    assert [t[0] for t in revoked] == [ctx.token.pk]
+    assert after["patients"] == before["patients"]
+
+
+def _effect_signed_out(before: dict, after: dict, ctx: Ctx, response: Any) -> None:
+    assert "_auth_user_id" not in ctx.client.session
+    assert after == before
+
+
+EFFECTS = {
+    "patient_created": _effect_patient_created,
+    "patient_updated": _effect_patient_updated,
+    "token_created": _effect_token_created,
+    "token_revoked": _effect_token_revoked,
+    "signed_out": _effect_signed_out,
+}
+
+
+def expected_outcome(rule: Rule, persona: str, scope: str) -> Out:
+    outcome = rule.expect[persona]
+    if isinstance(outcome, Out):
+        return outcome
+    return outcome[scope]
+
+
+def check_location(expected: Out, path: str, response: Any, ctx: Ctx) -> None:
+    location = response.get("Location")
+    if expected.location is None:
+        assert location is None, f"unexpected redirect to {location}"
+    elif expected.location == LOGIN_WITH_NEXT:
+        assert location == f"/accounts/login/?next={quote(path)}"
+    elif expected.location == TO_CHART.location:
+        patient = ctx.patient or Patient.objects.get(last_name=NEW_LAST_NAME)
+        assert location == f"/patients/{patient.pk}/"
+    else:
+        assert location == expected.location
+
+
+def check_audit(
+    rule: Rule, expected: Out, ctx: Ctx, response: Any, since_seq: int, started: datetime
+) -> None:
+    events = list(AuditEvent.objects.filter(seq__gt=since_seq).order_by("seq"))
+    if not (rule.audit and expected.ok):
+        assert events == [], f"no audit row expected, got {[e.action for e in events]}"
+        return
+    assert [e.action for e in events] == [rule.audit], "exactly one audit row"
+    event = events[0]
+    assert ctx.user is not None
+    assert event.user_id == ctx.user.pk
+    assert event.username == ctx.user.username
+    assert event.request_id and event.request_id == response["X-Request-ID"]
+    assert event.source_ip == "127.0.0.1"
+    assert event.occurred_at.utcoffset() == timedelta(0), "stored and read back in UTC"
+    assert started <= event.occurred_at <= timezone.now()
+    assert event.object_type
+    assert event.entry_hash and event.prev_hash
+    if rule.audit in PATIENT_AUDIT_ACTIONS:
+        patient = ctx.patient or Patient.objects.get(last_name=NEW_LAST_NAME)
+        assert event.patient_id == patient.pk
+        assert event.clinic_id == patient.clinic_id
+        assert (event.object_type, event.object_id) == ("patients.patient", str(patient.pk))
+    if rule.audit == "update":
+        assert event.changes == {"phone": {"old": ctx.patient.phone, "new": NEW_PHONE}}  # type: ignore[union-attr]
+    if rule.audit == "create":
+        assert event.changes["last_name"] == {"old": None, "new": NEW_LAST_NAME}
+
+
+# --- The tests --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_route(case: Any, world: World, client_for: Callable[..., Client]) -> None:
+    if isinstance(case, Undeclared):
+        pytest.fail(
+            f"{case.key} {case.problem}. Declare it in MATRIX in {__name__} with the outcome "
+            "for every persona (and own/other/missing objects): see the module docstring."
+        )
+    rule = MATRIX[case.endpoint.key][case.method]
+    expected = expected_outcome(rule, case.persona, case.scope)
+    ctx = prepare(case, world, client_for)
+    before = state()
+    since_seq = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    started = datetime.now(UTC)
+
+    path, response = send(case, ctx)
+
+    assert response.status_code == expected.status, (
+        f"{case.id}: {case.method} {path} answered {response.status_code}, "
+        f"expected {expected.status}"
+    )
+    check_location(expected, path, response, ctx)
+    after = state()
+    if rule.effect and expected.ok:
+        EFFECTS[rule.effect](before, after, ctx, response)
+    else:
+        assert after == before, "a refused or read-only request changed data"
+    check_audit(rule, expected, ctx, response, since_seq, started)
+    assert verify_audit_chain().ok
+
+
+def test_table_declares_every_persona_and_scope() -> None:
+    for key, rules in MATRIX.items():
+        for method, rule in rules.items():
+            assert set(rule.expect) == set(ALL_PERSONAS), (key, method)
+            for persona, outcome in rule.expect.items():
+                if not isinstance(outcome, Out):
+                    assert tuple(outcome) == scopes_of(rule), (key, method, persona)
+            if rule.effect:
+                assert rule.effect in EFFECTS
+            if rule.body:
+                assert rule.body in BODIES
+
+
+def test_table_has_no_stale_entries() -> None:
+    """A declared route that no longer exists is a mistake too (renamed route, dead rule)."""
+    discovered = {e.key for e in discovered_endpoints()}
+    assert set(MATRIX) - discovered == set()
+
+
+def test_routes_taking_an_object_are_scoped() -> None:
+    """A route with an object id in its path must be tried with own, other and missing ids."""
+    for endpoint in discovered_endpoints():
+        for method, rule in MATRIX.get(endpoint.key, {}).items():
+            if endpoint.params:
+                assert scopes_of(rule) == ("own", "other", "missing"), (endpoint.key, method)
+
+
+def test_matrix_exercises_every_operation_of_the_schema() -> None:
+    cases = [p.values[0] for p in _cases()]
+    exercised = {(c.endpoint.key, c.method) for c in cases if isinstance(c, Case)}
+    for op in api_operations():
+        assert (op.key, op.method) in exercised
