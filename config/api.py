@@ -20,8 +20,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from ketaclinic.accounts.api_auth import TokenAuth, VerifiedSessionAuth
 from ketaclinic.accounts.middleware import verified_login_required
-from ketaclinic.core.validation import error_map
 from ketaclinic.controlled_substances.api import router as controlled_substances_router
+from ketaclinic.core.validation import error_map
 from ketaclinic.courses.api import router as courses_router
 from ketaclinic.measures.api import router as measures_router
 from ketaclinic.patients.api import router as patients_router
