@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -64,6 +65,24 @@ def _load() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
+
+
+def _git() -> dict[str, Any]:
+    """The code measured: HEAD and whether the working tree had uncommitted changes."""
+    root = database.ROOT
+
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    changed = [
+        line[3:]
+        for line in git("status", "--porcelain").splitlines()
+        if not line[3:].startswith("bench/")
+    ]
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_paths_outside_bench": len(changed)}
 
 
 def _patient_count() -> int:
@@ -197,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     output = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": _git(),
         "database": {"vendor": connection.vendor, "version": _db_version(db.vendor)},
         "patients": patients,
         "machine": _machine() | {"load_average_before": load_before, "load_average_after": _load()},
