@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sqlite", action="store_true", help="SQLite even when PostgreSQL answers")
     parser.add_argument("--show-sql", action="store_true")
     args = parser.parse_args(argv)
+    # A SIGTERM unwinds like Ctrl-C, so the `finally` that stops gunicorn always runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.requests < 200:
         parser.error("--requests must be at least 200")
     started = time.perf_counter()
