@@ -1,0 +1,325 @@
+"""Reads of courses and appointments: course pages, the day board and the chart panel.
+
+Every function runs a fixed number of queries whatever the number of patients, courses or
+appointments (the day board asks the screening app for its alerts in bulk).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from ketaclinic.accounts import access
+from ketaclinic.accounts.models import Clinic
+from ketaclinic.clinical import PROTOCOLS, TREATMENTS
+from ketaclinic.core import clock
+from ketaclinic.courses import gates, scheduling
+from ketaclinic.courses.choices import (
+    BOOKED_STATUSES,
+    OPEN_COURSE_STATUSES,
+    AppointmentStatus,
+    CourseStatus,
+)
+from ketaclinic.courses.missed_dose import MissedDoseAdvice, missed_dose_advice
+from ketaclinic.courses.models import Appointment, Chair, TreatmentCourse
+from ketaclinic.patients.models import Patient
+from ketaclinic.screening import selectors as screening
+from ketaclinic.screening.errors import BlockReason
+
+
+def _scoped_pk(object_id: Any) -> int:
+    try:
+        return int(object_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+
+
+def get_course(user: Any, course_id: Any, permission: str = "course.view") -> TreatmentCourse:
+    """A course of the user's clinics, or 404 (missing and forbidden look alike)."""
+    access.require(user, permission)
+    course = (
+        TreatmentCourse.objects.filter(
+            pk=_scoped_pk(course_id), clinic_id__in=access.clinic_ids_for(user, permission)
+        )
+        .select_related("patient", "patient__clinic", "clinic", "prescriber")
+        .first()
+    )
+    if course is None:
+        raise Http404
+    return course
+
+
+def get_appointment(
+    user: Any, appointment_id: Any, permission: str = "schedule.view"
+) -> Appointment:
+    access.require(user, permission)
+    appointment = (
+        Appointment.objects.filter(
+            pk=_scoped_pk(appointment_id), clinic_id__in=access.clinic_ids_for(user, permission)
+        )
+        .select_related(
+            "course",
+            "course__clinic",
+            "course__patient",
+            "patient",
+            "patient__clinic",
+            "clinic",
+            "chair",
+        )
+        .first()
+    )
+    if appointment is None:
+        raise Http404
+    return appointment
+
+
+def courses_for(user: Any, *, status: str = "open") -> QuerySet[TreatmentCourse]:
+    qs = TreatmentCourse.objects.filter(
+        clinic_id__in=access.clinic_ids_for(user, "course.view")
+    ).select_related("patient", "clinic")
+    if status == "open":
+        qs = qs.filter(status__in=OPEN_COURSE_STATUSES)
+    elif status in CourseStatus.values:
+        qs = qs.filter(status=status)
+    return qs.order_by("-start_date", "-id")
+
+
+def chairs_for(clinic: Clinic, *, active_only: bool = True) -> list[Chair]:
+    qs = Chair.objects.filter(clinic_id=clinic.pk)
+    if active_only:
+        qs = qs.filter(is_active=True)
+    return list(qs.order_by("name", "id"))
+
+
+@dataclass
+class CourseDetail:
+    course: TreatmentCourse
+    appointments: list[Appointment]
+    goals: list[Any]
+    blockers: list[BlockReason]
+    eligibility: screening.EligibilityView
+    protocol_title: str
+    treatment_title: str
+    missed_advice: dict[int, MissedDoseAdvice] = field(default_factory=dict)
+
+    @property
+    def upcoming(self) -> list[Appointment]:
+        now = clock.now()
+        return [
+            a
+            for a in self.appointments
+            if a.status == AppointmentStatus.SCHEDULED and a.ends_at >= now
+        ]
+
+    @property
+    def given(self) -> int:
+        return sum(1 for a in self.appointments if a.status == AppointmentStatus.COMPLETED)
+
+    @property
+    def booked(self) -> int:
+        return sum(1 for a in self.appointments if a.status in BOOKED_STATUSES)
+
+
+def _interval_weeks_before(appointment: Appointment, appointments: list[Appointment]) -> int:
+    """1 or 2: the spacing of the maintenance schedule the missed session belonged to."""
+    earlier = [
+        a
+        for a in appointments
+        if a.starts_at < appointment.starts_at and a.status in BOOKED_STATUSES
+    ]
+    if not earlier:
+        return 1
+    gap = (appointment.starts_at - earlier[-1].starts_at).days
+    return 2 if gap >= 10 else 1
+
+
+def missed_advice_for(
+    course: TreatmentCourse, appointment: Appointment, appointments: list[Appointment]
+) -> MissedDoseAdvice | None:
+    if appointment.status != AppointmentStatus.MISSED:
+        return None
+    return missed_dose_advice(
+        course.treatment,
+        appointment.phase,
+        maintenance_interval_weeks=_interval_weeks_before(appointment, appointments),
+    )
+
+
+def course_detail(course: TreatmentCourse) -> CourseDetail:
+    appointments = list(
+        Appointment.objects.filter(course_id=course.pk)
+        .select_related("chair", "replaces")
+        .order_by("starts_at", "id")
+    )
+    detail = CourseDetail(
+        course=course,
+        appointments=appointments,
+        goals=list(course.goals.all()),
+        blockers=gates.start_blockers(course),
+        eligibility=screening.eligibility_for(course.patient, course.treatment),
+        protocol_title=PROTOCOLS[course.protocol].title if course.protocol in PROTOCOLS else "",
+        treatment_title=TREATMENTS[course.treatment].title,
+    )
+    for appointment in appointments:
+        advice = missed_advice_for(course, appointment, appointments)
+        if advice is not None:
+            detail.missed_advice[appointment.pk] = advice
+    return detail
+
+
+# --- Day board ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardAlert:
+    code: str
+    text: str
+    level: str  # "danger", "warning" or "info"
+
+
+@dataclass
+class BoardRow:
+    appointment: Appointment
+    alerts: list[BoardAlert]
+
+
+@dataclass
+class BoardColumn:
+    chair: Chair
+    rows: list[BoardRow] = field(default_factory=list)
+
+
+@dataclass
+class DayBoard:
+    clinic: Clinic
+    day: date
+    columns: list[BoardColumn]
+
+    @property
+    def count(self) -> int:
+        return sum(1 for c in self.columns for r in c.rows)
+
+    @property
+    def previous_day(self) -> date:
+        return self.day - timedelta(days=1)
+
+    @property
+    def next_day(self) -> date:
+        return self.day + timedelta(days=1)
+
+
+def board_alerts(appointments: list[Appointment], clinic: Clinic) -> dict[int, list[BoardAlert]]:
+    """Alerts for each appointment, from a fixed number of bulk queries."""
+    patient_ids = {a.patient_id for a in appointments}
+    states = screening.eligibility_states(
+        {(a.patient_id, a.course.treatment) for a in appointments}
+    )
+    consents = screening.consents_in_force(patient_ids)
+    enrolled = screening.rems_enrolled(patient_ids)
+    risk = screening.suicide_risk_at_last_check(patient_ids)
+    rides = screening.transport_planned(patient_ids)
+    alerts: dict[int, list[BoardAlert]] = {}
+    for appointment in appointments:
+        treatment = appointment.course.treatment
+        found: list[BoardAlert] = []
+        if appointment.patient_id in risk:
+            found.append(BoardAlert("suicide_risk", risk[appointment.patient_id], "danger"))
+        state = states[(appointment.patient_id, treatment)]
+        if state.override is not None:
+            found.append(
+                BoardAlert(
+                    "eligibility_override",
+                    f"Needs-review override by {state.override.signature}: {state.override.reason}",
+                    "warning",
+                )
+            )
+        block = gates.eligibility_block(state.status, state.override is not None)
+        if block is not None:
+            found.append(BoardAlert(block.code, block.message, "danger"))
+        consent = gates.consent_missing(treatment, consents.get(appointment.patient_id, set()))
+        if consent is not None:
+            found.append(BoardAlert(consent.code, consent.message, "danger"))
+        for reason in gates.rems_missing(
+            treatment,
+            enrolled=appointment.patient_id in enrolled,
+            clinic_certified=clinic.rems_certified,
+        ):
+            found.append(BoardAlert(reason.code, reason.message, "danger"))
+        if appointment.patient_id not in rides:
+            found.append(BoardAlert("no_transport_plan", "No ride home recorded", "warning"))
+        if appointment.course.status == CourseStatus.PAUSED:
+            found.append(BoardAlert("course_paused", "Course is paused", "warning"))
+        if appointment.phase == "booster" and appointment.booster_reason:
+            found.append(BoardAlert("booster", f"Booster: {appointment.booster_reason}", "info"))
+        alerts[appointment.pk] = found
+    return alerts
+
+
+def day_board(clinic: Clinic, day: date) -> DayBoard:
+    """Appointments of one clinic day, per chair, with their alerts."""
+    start = scheduling.local_datetime(clinic, day, time.min)
+    end = start + timedelta(days=1)
+    chairs = list(Chair.objects.filter(clinic_id=clinic.pk).order_by("name", "id"))
+    appointments = list(
+        Appointment.objects.filter(clinic_id=clinic.pk, starts_at__gte=start, starts_at__lt=end)
+        .exclude(status=AppointmentStatus.RESCHEDULED)
+        .select_related("patient", "course", "chair")
+        .order_by("starts_at", "id")
+    )
+    alerts = board_alerts(appointments, clinic)
+    columns = {chair.pk: BoardColumn(chair) for chair in chairs}
+    for appointment in appointments:
+        columns[appointment.chair_id].rows.append(
+            BoardRow(appointment, alerts.get(appointment.pk, []))
+        )
+    shown = [c for c in columns.values() if c.chair.is_active or c.rows]
+    return DayBoard(clinic, day, shown)
+
+
+# --- Chart panel ----------------------------------------------------------------------------
+
+
+@dataclass
+class CourseSummary:
+    course: TreatmentCourse
+    next_appointments: list[Appointment]
+    given: int
+    booked: int
+    protocol_title: str
+
+
+def patient_courses(patient: Patient, *, upcoming: int = 3) -> list[CourseSummary]:
+    """The patient's courses with their next appointments (two queries)."""
+    courses = list(
+        TreatmentCourse.objects.filter(patient_id=patient.pk).order_by("-start_date", "-id")
+    )
+    by_course: dict[int, list[Appointment]] = defaultdict(list)
+    for appointment in (
+        Appointment.objects.filter(patient_id=patient.pk)
+        .select_related("chair")
+        .order_by("starts_at", "id")
+    ):
+        by_course[appointment.course_id].append(appointment)
+    now: datetime = clock.now()
+    summaries = []
+    for course in courses:
+        rows = by_course.get(course.pk, [])
+        summaries.append(
+            CourseSummary(
+                course=course,
+                next_appointments=[
+                    a for a in rows if a.status == AppointmentStatus.SCHEDULED and a.ends_at >= now
+                ][:upcoming],
+                given=sum(1 for a in rows if a.status == AppointmentStatus.COMPLETED),
+                booked=sum(1 for a in rows if a.status in BOOKED_STATUSES),
+                protocol_title=PROTOCOLS[course.protocol].title
+                if course.protocol in PROTOCOLS
+                else course.protocol,
+            )
+        )
+    return summaries
