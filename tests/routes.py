@@ -70,6 +70,10 @@ class ApiOperation:
     def path(self, **values: object) -> str:
         return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), self.path_template)
 
+    def sample_path(self, known: dict[str, object]) -> str:
+        """The path with known values where given and an id-shaped value (1) elsewhere."""
+        return self.path(**{name: known.get(name, _SAMPLE["int"]) for name in self.params})
+
 
 def api_prefix() -> str:
     """Where the API is mounted, e.g. "/api/v1/"."""

@@ -14,6 +14,14 @@ def clinic_context(request: HttpRequest) -> dict[str, object]:
     if user is not None and user.is_authenticated:
         if access.has_permission(user, "patient.view"):
             nav.append(("patients:list", "Patients"))
+        if access.has_permission(user, "referral.manage"):
+            nav.append(("screening:queue", "Referrals"))
+        if access.has_permission(user, "schedule.view"):
+            nav.append(("courses:board", "Day board"))
+        if access.has_permission(user, "course.view"):
+            nav.append(("courses:list", "Courses"))
+        if access.has_permission(user, "clinic.configure"):
+            nav.append(("courses:settings", "Clinic settings"))
         if access.has_permission(user, "audit.view"):
             nav.append(("audit:report", "Audit log"))
     return {

@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class CoursesConfig(AppConfig):
     name = "ketaclinic.courses"
     label = "courses"
+
+    def ready(self) -> None:
+        from ketaclinic.courses.chart_panel import courses_panel
+        from ketaclinic.patients import chart
+
+        chart.register(
+            chart.Panel(
+                key="courses",
+                title="Treatment courses",
+                order=30,
+                template="courses/chart_panel.html",
+                context=courses_panel,
+            )
+        )

@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class ScreeningConfig(AppConfig):
     name = "ketaclinic.screening"
     label = "screening"
+
+    def ready(self) -> None:
+        from ketaclinic.patients import chart
+        from ketaclinic.screening.chart_panel import intake_panel
+
+        chart.register(
+            chart.Panel(
+                key="intake",
+                title="Intake and eligibility",
+                order=20,
+                template="screening/chart_panel.html",
+                context=intake_panel,
+            )
+        )
