@@ -18,6 +18,7 @@ from ketaclinic.accounts.choices import Role
 from ketaclinic.accounts.models import Clinic, Membership, Organisation, User
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
+from ketaclinic.courses.demo import seed_treatment
 from ketaclinic.patients.models import Patient
 
 DEMO_PASSWORD = "ketaclinic-demo-2026"  # noqa: S105 (published demo credential)
@@ -177,4 +178,5 @@ def seed_clinic(*, patients: int, seed: int) -> list[DemoLogin]:
             object_type="patients.patient",
             detail=f"demo seed: {len(new_rows)} patients created (seed {seed})",
         )
+    seed_treatment(clinics=clinics)
     return logins
