@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 
 from ketaclinic.accounts.models import Clinic, Membership, User
-from ketaclinic.audit.chain import verify_chain
+from ketaclinic.audit.chain import ChainEntry, verify_chain
 from ketaclinic.controlled_substances import ledger
 from ketaclinic.controlled_substances.choices import (
     INVENTORY_PURPOSES,
@@ -377,26 +377,38 @@ def verify_ledger() -> LedgerVerdict:
     the head. Balances and counts are checked only when the chain itself is intact.
     """
     head = LedgerHead.objects.filter(pk=1).first()
+    running: dict[tuple[int, int], Decimal] = {}
+    first_bad_balance: LedgerEntry | None = None
+
+    def walk() -> Iterator[ChainEntry]:
+        # One pass: the chain check consumes the entries while the running balances add up.
+        nonlocal first_bad_balance
+        for entry in _ordered_entries():
+            key = (entry.location_id, entry.lot_id)
+            running[key] = running.get(key, ZERO) + entry.quantity_mg
+            if first_bad_balance is None and (
+                running[key] != entry.balance_after_mg or running[key] < 0
+            ):
+                first_bad_balance = entry
+            yield ledger.chain_entry(entry)
+
     verdict = verify_chain(
-        (ledger.chain_entry(e) for e in _ordered_entries()),
+        walk(),
         head_seq=head.seq if head else None,
         head_hash=head.entry_hash if head else None,
     )
     result = LedgerVerdict(verdict.ok, verdict.checked, verdict.first_bad_seq, verdict.reason)
     if not verdict.ok:
         return result
-    running: dict[tuple[int, int], Decimal] = {}
-    for entry in _ordered_entries():
-        key = (entry.location_id, entry.lot_id)
-        running[key] = running.get(key, ZERO) + entry.quantity_mg
-        if running[key] != entry.balance_after_mg or running[key] < 0:
-            result.ok = False
-            result.first_bad_seq = entry.seq
-            result.reason = (
-                f"entry {entry.seq} records a balance of {entry.balance_after_mg} mg but the "
-                f"entries before it add up to {running[key]} mg"
-            )
-            return result
+    if first_bad_balance is not None:
+        entry = first_bad_balance
+        result.ok = False
+        result.first_bad_seq = entry.seq
+        result.reason = (
+            f"entry {entry.seq} records a balance of {entry.balance_after_mg} mg but the "
+            f"entries before it do not add up to it"
+        )
+        return result
     cached = {(b.location_id, b.lot_id): b.quantity_mg for b in Balance.objects.all()}
     for key in sorted(set(cached) | set(running)):
         if cached.get(key, ZERO) != running.get(key, ZERO):

@@ -174,6 +174,19 @@ def _derived(product: Product, quantity_mg: Decimal) -> tuple[Decimal | None, in
     return volume, units
 
 
+def _check_whole_devices(product: Product, quantity: Decimal, field: str) -> None:
+    """Nasal spray devices are single-use: they move, are given and are counted whole."""
+    if not product.is_vial and quantity % product.mg_per_container:
+        raise ValidationError(
+            {
+                field: [
+                    f"Nasal spray devices are whole: use multiples of "
+                    f"{fmt_mg(product.mg_per_container)} mg."
+                ]
+            }
+        )
+
+
 def _sign_entry(entry: LedgerEntry, signature: Signature | None, *, second: bool = False) -> None:
     if signature is None:
         return
@@ -446,14 +459,8 @@ def administration_record(
     dose = _amount(dose_mg, "dose_mg")
     waste = _amount(waste_mg, "waste_mg", allow_zero=True)
     product = lot.product
-    if not product.is_vial and dose % product.mg_per_container:
-        raise ValidationError(
-            {
-                "dose_mg": [
-                    f"A nasal spray dose is whole devices of {fmt_mg(product.mg_per_container)} mg."
-                ]
-            }
-        )
+    _check_whole_devices(product, dose, "dose_mg")
+    _check_whole_devices(product, waste, "waste_mg")
     if session_id is not None and (not isinstance(session_id, int) or session_id < 1):
         raise ValidationError({"session_id": ["Not a session id."]})
     note = _text(note, "note", max_length=500)
@@ -517,6 +524,7 @@ def waste_record(
     _require(actor, "cs.record", clinic.pk)
     _check_location(location, clinic)
     waste = _amount(waste_mg, "waste_mg")
+    _check_whole_devices(lot.product, waste, "waste_mg")
     reason = _text(reason, "reason", max_length=500, required=True)
     signature = witness_sign(
         witness, actor=actor, clinic_id=clinic.pk, meaning=SignatureMeaning.WITNESSED_WASTE
@@ -570,6 +578,7 @@ def transfer_record(
     if to_location.pk == from_location.pk:
         raise ValidationError({"to_location": ["Choose a different location to move stock to."]})
     quantity = _amount(quantity_mg, "quantity_mg")
+    _check_whole_devices(lot.product, quantity, "quantity_mg")
     reason = _text(reason, "reason", max_length=500)
     signature = None
     if witness is not None:
@@ -642,6 +651,7 @@ def disposal_record(
     _require(actor, "cs.manage", clinic.pk)
     _check_location(location, clinic)
     quantity = _amount(quantity_mg, "quantity_mg")
+    _check_whole_devices(lot.product, quantity, "quantity_mg")
     reason = _text(reason, "reason", max_length=500)
     document_number = _text(document_number, "document_number", max_length=60)
     fields: dict[str, Any] = {"reason": reason, "document_number": document_number}
@@ -722,6 +732,7 @@ def adjustment_record(
     _require(actor, "cs.manage", clinic.pk)
     _check_location(location, clinic)
     quantity = _amount(quantity_mg, "quantity_mg", signed=True)
+    _check_whole_devices(lot.product, quantity, "quantity_mg")
     reason = _text(reason, "reason", max_length=500, required=True)
     if count is not None and (count.clinic_id != clinic.pk or count.location_id != location.pk):
         raise ValidationError({"count": ["Choose a count of this location."]})
@@ -764,6 +775,7 @@ def loss_record(
     _require(actor, "cs.manage", clinic.pk)
     _check_location(location, clinic)
     quantity = _amount(quantity_mg, "quantity_mg")
+    _check_whole_devices(lot.product, quantity, "quantity_mg")
     reason = _text(reason, "reason", max_length=500, required=True)
     if kind not in {
         InvestigationKind.THEFT,

@@ -120,6 +120,16 @@ def witness_sign(
             raise ValidationError(
                 {f"{prefix}_otp": ["The witness uses two-step sign-in: enter their current code."]}
             )
+        throttled = [d for d in devices if hasattr(d, "verify_is_allowed")]
+        if throttled and not any(d.verify_is_allowed()[0] for d in throttled):
+            raise ValidationError(
+                {
+                    f"{prefix}_otp": [
+                        "Too many wrong codes for this witness: wait a few seconds, "
+                        "then enter a new code."
+                    ]
+                }
+            )
         if not any(device.verify_token(code) for device in devices):
             _fail(user, Action.MFA_FAILED, clinic_id, "witness code rejected")
             raise ValidationError(

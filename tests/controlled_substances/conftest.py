@@ -86,9 +86,10 @@ class Ledger:
 @pytest.fixture
 def fast_passwords(settings: Any, world: World) -> None:
     settings.PASSWORD_HASHERS = FAST_HASHERS
-    User.objects.filter(pk__in=[u.pk for u in world.users.values()]).update(
-        password=make_password(PASSWORD)
-    )
+    fast = make_password(PASSWORD)
+    User.objects.filter(pk__in=[u.pk for u in world.users.values()]).update(password=fast)
+    for user in world.users.values():
+        user.password = fast
 
 
 def _with_address(patient: Patient) -> Patient:

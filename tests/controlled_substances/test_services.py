@@ -190,7 +190,7 @@ def test_nasal_spray_doses_are_whole_devices(lg: Ledger) -> None:
     lot = lg.receive(lg.device, containers=6, lot_number="SPR1")
     with pytest.raises(ValidationError) as exc:
         administer(lg, lot, "50")
-    assert "whole devices of 28 mg" in exc.value.message_dict["dose_mg"][0]
+    assert "multiples of 28 mg" in exc.value.message_dict["dose_mg"][0]
     record = administer(lg, lot, "84", witness=None)
     assert (record.administration.units, record.administration.volume_ml) == (-3, None)
     assert record.waste is None
