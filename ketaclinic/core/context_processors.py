@@ -20,6 +20,8 @@ def clinic_context(request: HttpRequest) -> dict[str, object]:
             nav.append(("courses:board", "Day board"))
         if access.has_permission(user, "course.view"):
             nav.append(("courses:list", "Courses"))
+        if access.has_permission(user, "cs.view"):
+            nav.append(("controlled_substances:index", "Controlled substances"))
         if access.has_permission(user, "clinic.configure"):
             nav.append(("courses:settings", "Clinic settings"))
         if access.has_permission(user, "audit.view"):

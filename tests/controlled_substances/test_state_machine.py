@@ -13,6 +13,7 @@ independent. 200 sequences of up to 20 steps run in `make test` (settings below)
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +38,7 @@ from tests.controlled_substances.conftest import FAR_EXPIRY, SUPPLIER, Ledger, a
 
 D = Decimal
 ZERO = D("0")
-EXAMPLES = int(__import__("os").environ.get("SM_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("KETACLINIC_LEDGER_EXAMPLES", "200"))  # ≥ 200 in `make test`
 STEPS = 20
 
 # Amounts in half-mg steps: exact in mL for every concentration of the test catalogue.

@@ -1,0 +1,253 @@
+"""The DEA reports equal the ledger exactly: the same entries, the same totals, in the page, the
+CSV, the printable page and the API, for every filter; exports and prints are audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db.models import Q, Sum
+from django.test import Client
+from django.urls import reverse
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.controlled_substances import reports, selectors, services
+from ketaclinic.controlled_substances.choices import DisposalMethod, EntryKind
+from ketaclinic.controlled_substances.models import LedgerEntry
+from tests.controlled_substances.conftest import Ledger, attest
+
+D = Decimal
+BOSTON = ZoneInfo("America/New_York")
+KIND_OF = {
+    "administrations": EntryKind.ADMINISTER,
+    "receipts": EntryKind.RECEIVE,
+    "waste": EntryKind.WASTE,
+    "disposals": EntryKind.DISPOSE,
+}
+
+
+@pytest.fixture
+def month(lg: Ledger, time_machine) -> Ledger:
+    """Three days of activity with two products, two patients, a correction and a disposal."""
+    nurse, prescriber, admin = lg.user("nurse"), lg.user("prescriber"), lg.user("clinic_admin")
+    days = [datetime(2026, 3, d, 10, 0, tzinfo=BOSTON) for d in (2, 3, 4)]
+    lots = {}
+    for i, day in enumerate(days):
+        time_machine.move_to(day)
+        lots[i] = lg.receive(containers=3, lot_number=f"K{i}")
+        device = lg.receive(lg.device, containers=4, lot_number=f"S{i}")
+        for patient, dose in ((lg.patient, "40"), (lg.patient2, "55.5")):
+            services.administration_record(
+                actor=nurse,
+                clinic=lg.clinic,
+                location=lg.safe,
+                lot=lots[i],
+                patient=patient,
+                dose_mg=D(dose),
+                waste_mg=D("500") - D(dose),
+                witness=attest(prescriber),
+            )
+        services.administration_record(
+            actor=prescriber,
+            clinic=lg.clinic,
+            location=lg.safe,
+            lot=device,
+            patient=lg.patient,
+            dose_mg=D("56"),
+            witness=None,
+        )
+    time_machine.move_to(days[2] + timedelta(hours=2))
+    wrong = LedgerEntry.objects.filter(kind="administer", patient=lg.patient2).last()
+    services.entry_reverse(actor=admin, entry=wrong, reason="Dose not given", witness=attest(nurse))
+    services.disposal_record(
+        actor=admin,
+        clinic=lg.clinic,
+        location=lg.safe,
+        lot=lots[0],
+        quantity_mg=D("500"),
+        method=DisposalMethod.REVERSE_DISTRIBUTOR,
+        witness=attest(nurse),
+        reverse_distributor_name="Returns LLC",
+        reverse_distributor_address="1 Way, IN",
+        reverse_distributor_dea_number="RR7654329",
+        document_number="RD-9",
+    )
+    services.count_record(
+        actor=nurse,
+        clinic=lg.clinic,
+        location=lg.cart,
+        purpose="biennial",
+        business_time="close",
+        lines=[],
+        second_counter=attest(prescriber),
+    )
+    return lg
+
+
+def ledger_rows(lg: Ledger, kind: str, **filters: Any) -> list[LedgerEntry]:
+    qs = LedgerEntry.objects.filter(clinic=lg.clinic).filter(
+        Q(kind=kind) | Q(kind="reversal", reverses__kind=kind)
+    )
+    return list(qs.filter(**filters).order_by("occurred_at", "seq"))
+
+
+def csv_rows(client: Client, path: str) -> list[dict[str, str]]:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv"
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.parametrize("slug", list(KIND_OF))
+def test_each_report_is_exactly_its_kind_of_ledger_entries(month: Ledger, slug, client_for) -> None:
+    lg = month
+    report = reports.ENTRY_REPORTS[slug]
+    expected = ledger_rows(lg, KIND_OF[slug])
+    assert expected, "the fixture has entries of every kind"
+    rows = list(report.rows(lg.clinic, selectors.EntryFilter()))
+    assert [e.seq for e in rows] == [e.seq for e in expected]
+    ledger_total = sum((e.quantity_mg for e in expected), D("0")) * report.sign
+    assert report.total_mg(report.rows(lg.clinic, selectors.EntryFilter())) == ledger_total
+    auditor = client_for("auditor")
+    base = reverse("controlled_substances:report_csv", args=[lg.clinic.pk, slug])
+    exported = csv_rows(auditor, base)
+    assert [int(r["Entry"]) for r in exported] == [e.seq for e in expected]
+    column = "Quantity (mg)"
+    assert sum((D(r[column]) for r in exported), D("0")) == ledger_total
+    page = auditor.get(reverse("controlled_substances:report", args=[lg.clinic.pk, slug]))
+    assert page.context["page"].paginator.count == len(expected)
+    assert f"{reports.describe_total(ledger_total)}" in page.content.decode()
+
+
+def test_the_administration_log_carries_the_1304_22_c_elements(month: Ledger, client_for) -> None:
+    lg = month
+    path = reverse("controlled_substances:report_csv", args=[lg.clinic.pk, "administrations"])
+    rows = csv_rows(client_for("clinic_admin"), path)
+    for row in rows:
+        for element in (
+            "Date",
+            "Substance",
+            "Finished form",
+            "Units per container",
+            "Quantity (mg)",
+            "Patient",
+            "Patient address",
+            "Administered by",
+        ):
+            assert row[element], (element, row)
+    vial = next(r for r in rows if r["NDC"] == lg.vial50.ndc)
+    assert vial["Substance"] == "Ketamine hydrochloride"
+    assert vial["Finished form"] == "injection 50 mg/mL, 10 mL vial (500 mg)"
+    assert vial["Units per container"] == "10 mL"
+    assert vial["Patient address"] == "12 Elm St, Boston, MA 02116"
+    assert vial["Date"].startswith("2026-03-02 10:00")  # the clinic's local time
+    device = next(r for r in rows if r["NDC"] == lg.device.ndc)
+    assert (device["Containers"], device["Volume (mL)"]) == ("2", "")
+    correction = next(r for r in rows if r["Correction"])
+    assert (
+        correction["Correction"].startswith("Reversal of #") and D(correction["Quantity (mg)"]) < 0
+    )
+
+
+def test_filters_by_dates_product_lot_and_patient(month: Ledger, client_for) -> None:
+    lg = month
+    report = reports.ADMINISTRATIONS
+    day3 = datetime(2026, 3, 3, tzinfo=BOSTON)
+    cases = [
+        (
+            selectors.EntryFilter(date_from=day3.date(), date_to=day3.date()),
+            {"occurred_at__gte": day3, "occurred_at__lt": day3 + timedelta(days=1)},
+        ),
+        (selectors.EntryFilter(product_id=lg.device.pk), {"lot__product": lg.device}),
+        (
+            selectors.EntryFilter(
+                lot_id=LedgerEntry.objects.filter(lot__lot_number="K1").first().lot_id
+            ),
+            {"lot__lot_number": "K1"},
+        ),
+        (selectors.EntryFilter(patient_id=lg.patient2.pk), {"patient": lg.patient2}),
+    ]
+    for f, lookups in cases:
+        rows = list(report.rows(lg.clinic, f))
+        assert [e.seq for e in rows] == [e.seq for e in ledger_rows(lg, "administer", **lookups)]
+        assert rows
+    query = f"date_from=2026-03-03&date_to=2026-03-03&patient_mrn={lg.patient.mrn}"
+    path = reverse("controlled_substances:report_csv", args=[lg.clinic.pk, "administrations"])
+    exported = csv_rows(client_for("auditor"), f"{path}?{query}")
+    assert [r["Patient"] for r in exported] == [lg.patient.full_name, lg.patient.full_name]
+    event = AuditEvent.objects.filter(action="export").latest("seq")
+    assert event.patient_id == lg.patient.pk and "administrations" in event.detail
+
+
+def test_the_printable_page_is_audited_and_names_the_registrant(month: Ledger, client_for) -> None:
+    lg = month
+    lg.clinic.dea_registration_number = "FH1234563"
+    lg.clinic.save()
+    path = reverse("controlled_substances:report_print", args=[lg.clinic.pk, "waste"])
+    body = client_for("clinic_admin").get(path).content.decode()
+    assert "FH1234563" in body and "Waste log" in body
+    assert body.count("<tr>") == len(ledger_rows(lg, "waste")) + 1
+    assert AuditEvent.objects.filter(action="print", clinic_id=lg.clinic.pk).count() == 1
+
+
+def test_the_inventory_report_records_zero_and_counted_lines(month: Ledger, client_for) -> None:
+    lg = month
+    path = reverse("controlled_substances:report_csv", args=[lg.clinic.pk, "inventory"])
+    rows = csv_rows(client_for("auditor"), path)
+    assert [
+        (r["Inventory"], r["Taken at"], r["Location"], r["Product"], r["Total (mg)"]) for r in rows
+    ] == [
+        (
+            "Biennial inventory (21 CFR 1304.11(c))",
+            "Close of business",
+            "Cart",
+            "none on hand",
+            "0.000",
+        )
+    ]
+
+
+def test_the_api_report_matches_the_csv(month: Ledger, client_for) -> None:
+    lg = month
+    response = client_for("auditor").get(
+        f"/api/v1/controlled-substances/clinics/{lg.clinic.pk}/reports/waste?limit=5&offset=1"
+    )
+    data = response.json()
+    expected = ledger_rows(lg, "waste")
+    assert response.status_code == 200
+    assert data["count"] == len(expected)
+    assert D(data["total_mg"]) == -sum((e.quantity_mg for e in expected), D("0"))
+    assert [row[0] for row in data["rows"]] == [e.seq for e in expected[1:6]]
+    assert data["columns"][:2] == ["Entry", "Date"]
+
+
+def test_the_full_ledger_export_carries_every_entry_and_its_hash(month: Ledger, client_for) -> None:
+    lg = month
+    rows = csv_rows(
+        client_for("auditor"), reverse("controlled_substances:ledger_csv", args=[lg.clinic.pk])
+    )
+    entries = list(LedgerEntry.objects.filter(clinic=lg.clinic).order_by("seq"))
+    assert [(int(r["Entry"]), r["Hash"]) for r in rows] == [(e.seq, e.entry_hash) for e in entries]
+    total = LedgerEntry.objects.filter(clinic=lg.clinic).aggregate(t=Sum("quantity_mg"))["t"]
+    assert sum((D(r["Quantity (mg, signed)"]) for r in rows), D("0")) == total
+    on_hand = sum((r.balance.quantity_mg for r in selectors.balances(lg.clinic)), D("0"))
+    assert total == on_hand
+
+
+def test_report_filters_with_errors_answer_400_and_nothing_else(month: Ledger, client_for) -> None:
+    lg = month
+    auditor = client_for("auditor")
+    for slug in ("administrations", "inventory"):
+        bad = "?date_from=2026-03-05&date_to=2026-03-01"
+        page = auditor.get(reverse("controlled_substances:report", args=[lg.clinic.pk, slug]) + bad)
+        assert page.status_code == 400
+        assert "The end date is before the start date." in page.content.decode()
+        csv_path = reverse("controlled_substances:report_csv", args=[lg.clinic.pk, slug])
+        assert auditor.get(csv_path + bad).status_code == 400
+    assert not AuditEvent.objects.filter(action="export").exists()
