@@ -18,6 +18,7 @@ from ketaclinic.accounts.choices import Role
 from ketaclinic.accounts.models import Clinic, Membership, Organisation, User
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
+from ketaclinic.controlled_substances.demo import seed_controlled_substances
 from ketaclinic.courses.demo import seed_treatment
 from ketaclinic.patients.models import Patient
 
@@ -179,4 +180,5 @@ def seed_clinic(*, patients: int, seed: int) -> list[DemoLogin]:
             detail=f"demo seed: {len(new_rows)} patients created (seed {seed})",
         )
     seed_treatment(clinics=clinics)
+    seed_controlled_substances(clinics=clinics, seed=seed)
     return logins
