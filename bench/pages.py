@@ -88,3 +88,29 @@ PAGES: list[PageSpec] = [
 
 # Callables run once on the BenchContext before measuring (see the module docstring).
 CONTEXT_HOOKS: list[Callable[[BenchContext], None]] = []
+
+
+def _treatment_pages(ctx: BenchContext) -> None:
+    """Issue 5: the day board on the demo's session day, and charts of the patients whose
+    intake, eligibility decisions and courses the demo seeded (a chart with history)."""
+    from ketaclinic.accounts.models import Clinic
+    from ketaclinic.courses.demo import demo_day
+    from ketaclinic.screening.models import Intake
+
+    clinic = Clinic.objects.get(pk=ctx.clinic_id)
+    ctx.extra["board_day"] = demo_day(clinic).isoformat()
+    ctx.extra["history_patient_ids"] = sorted(
+        Intake.objects.filter(clinic_id=ctx.clinic_id).values_list("patient_id", flat=True)
+    )
+
+
+def _history_chart(ctx: BenchContext, i: int) -> str:
+    ids = ctx.extra["history_patient_ids"]
+    return f"/patients/{ids[i % len(ids)]}/"
+
+
+CONTEXT_HOOKS.append(_treatment_pages)
+PAGES += [
+    PageSpec("day board", lambda ctx, i: f"/courses/board/?day={ctx.extra['board_day']}"),
+    PageSpec("patient chart with history", _history_chart),
+]

@@ -220,9 +220,10 @@ def board_alerts(appointments: list[Appointment], clinic: Clinic) -> dict[int, l
         {(a.patient_id, a.course.treatment) for a in appointments}
     )
     consents = screening.consents_in_force(patient_ids)
-    enrolled = screening.rems_enrolled(patient_ids)
     risk = screening.suicide_risk_at_last_check(patient_ids)
-    rides = screening.transport_planned(patient_ids)
+    # REMS enrolment and the ride home come with the patient (select_related in day_board).
+    enrolled = {a.patient_id for a in appointments if hasattr(a.patient, "rems_enrolment")}
+    rides = {a.patient_id for a in appointments if hasattr(a.patient, "transport_plan")}
     alerts: dict[int, list[BoardAlert]] = {}
     for appointment in appointments:
         treatment = appointment.course.treatment
@@ -268,7 +269,9 @@ def day_board(clinic: Clinic, day: date) -> DayBoard:
     appointments = list(
         Appointment.objects.filter(clinic_id=clinic.pk, starts_at__gte=start, starts_at__lt=end)
         .exclude(status=AppointmentStatus.RESCHEDULED)
-        .select_related("patient", "course", "chair")
+        .select_related(
+            "patient", "patient__rems_enrolment", "patient__transport_plan", "course", "chair"
+        )
         .order_by("starts_at", "id")
     )
     alerts = board_alerts(appointments, clinic)

@@ -294,9 +294,8 @@ def eligibility_states(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str]
     ):
         newest.setdefault((decision.patient_id, decision.treatment), decision)
     overrides: dict[tuple[int, str], list[EligibilityOverride]] = defaultdict(list)
-    for override in EligibilityOverride.objects.filter(patient_id__in=patient_ids).select_related(
-        "prescriber"
-    ):
+    needing = {pid for (pid, _), d in newest.items() if d.status == "needs_review"}
+    for override in EligibilityOverride.objects.filter(patient_id__in=needing) if needing else ():
         overrides[(override.patient_id, override.treatment)].append(override)
     states = {}
     for key in wanted:
@@ -503,9 +502,9 @@ def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
     from django.db.models import Exists, OuterRef, Subquery
 
     intakes = Intake.objects.filter(patient_id=OuterRef("pk")).order_by("-created_at", "-id")
-    primary = Diagnosis.objects.filter(
-        patient_id=OuterRef("pk"), entered_in_error=False
-    ).order_by("-is_primary", "id")
+    primary = Diagnosis.objects.filter(patient_id=OuterRef("pk"), entered_in_error=False).order_by(
+        "-is_primary", "id"
+    )
     consents = {
         kind: Exists(
             SignedConsent.objects.filter(
