@@ -502,6 +502,13 @@ def _get_investigation(
 )
 def list_investigations(request: HttpRequest, clinic_id: int, status: str = "") -> Any:
     clinic = _clinic(request, "cs.report", clinic_id)
+    record_event(
+        action=Action.LIST,
+        user=request.user,
+        clinic=clinic,
+        object_type="controlled_substances.investigation",
+        detail="api investigations",
+    )
     return list(
         selectors.investigations(clinic, status=status if status in {"open", "closed"} else "")
     )

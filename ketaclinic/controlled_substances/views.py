@@ -159,11 +159,21 @@ def _done(request: AuthenticatedRequest, clinic: Clinic, seq: int, message: str)
 @login_required
 @require_GET
 def index(request: AuthenticatedRequest) -> HttpResponse:
+    """The user's clinics, each with what is on hand and what the DEA is owed."""
     access.require(request.user, "cs.view")
     clinics = list(access.clinics_for(request.user, "cs.view"))
-    if len(clinics) == 1:
-        return HttpResponseRedirect(reverse("controlled_substances:balances", args=[clinics[0].pk]))
-    return render(request, "controlled_substances/index.html", {"clinics": clinics})
+    report_ids = set(access.clinic_ids_for(request.user, "cs.report"))
+    deadlines = selectors.deadlines(sorted(report_ids))
+    rows = [
+        {
+            "clinic": clinic,
+            "can": _can(request, clinic),
+            "totals": selectors.product_totals(selectors.balances(clinic)),
+            "deadlines": [d for d in deadlines if d.clinic.pk == clinic.pk],
+        }
+        for clinic in clinics
+    ]
+    return render(request, "controlled_substances/index.html", {"rows": rows})
 
 
 @login_required
@@ -286,20 +296,7 @@ def entry_detail(request: AuthenticatedRequest, clinic_id: int, seq: int) -> Htt
         object_id=entry.seq,
     )
     reversal = selectors.reversal_of(entry)
-    can_reverse = (
-        reversal is None
-        and entry.kind != "reversal"
-        and (
-            access.has_permission(request.user, "cs.manage", clinic.pk)
-            or (
-                entry.actor_id == request.user.pk
-                and (
-                    access.has_permission(request.user, "cs.record", clinic.pk)
-                    or access.has_permission(request.user, "cs.stock", clinic.pk)
-                )
-            )
-        )
-    )
+    can_reverse = reversal is None and entry.kind != "reversal" and _may_reverse(request, entry)
     return _page(
         request,
         clinic,
@@ -314,6 +311,17 @@ def entry_detail(request: AuthenticatedRequest, clinic_id: int, seq: int) -> Htt
     )
 
 
+def _may_reverse(request: AuthenticatedRequest, entry: Any) -> bool:
+    """Administrators correct any entry of their clinic; others only their own (as the service)."""
+    user, clinic_id = request.user, entry.clinic_id
+    if access.has_permission(user, "cs.manage", clinic_id):
+        return True
+    return entry.actor_id == user.pk and (
+        access.has_permission(user, "cs.record", clinic_id)
+        or access.has_permission(user, "cs.stock", clinic_id)
+    )
+
+
 @login_required
 @GET_POST
 def entry_reverse(request: AuthenticatedRequest, clinic_id: int, seq: int) -> HttpResponse:
@@ -321,6 +329,8 @@ def entry_reverse(request: AuthenticatedRequest, clinic_id: int, seq: int) -> Ht
     entry = selectors.entry_for(clinic, seq)
     if entry is None:
         raise Http404
+    if not _may_reverse(request, entry):
+        raise PermissionDenied
     form = forms.ReverseForm(request.POST or None, clinic=clinic, actor_id=request.user.pk)
     status = 200
     if request.method == "POST":
@@ -342,11 +352,6 @@ def entry_reverse(request: AuthenticatedRequest, clinic_id: int, seq: int) -> Ht
                     done[-1].seq,
                     f"Entry #{entry.seq} reversed; the correction is on the ledger.",
                 )
-    elif not (
-        access.has_permission(request.user, "cs.manage", clinic.pk)
-        or entry.actor_id == request.user.pk
-    ):
-        raise PermissionDenied
     return _entry_form_page(
         request,
         clinic,
@@ -889,13 +894,14 @@ def investigations(request: AuthenticatedRequest, clinic_id: int) -> HttpRespons
                 )
     show = request.GET.get("status", "open")
     status_filter = show if show in InvestigationStatus.values else ""
-    record_event(
-        action=Action.LIST,
-        user=request.user,
-        clinic=clinic,
-        object_type="controlled_substances.investigation",
-        detail="investigations",
-    )
+    if request.method == "GET":
+        record_event(
+            action=Action.LIST,
+            user=request.user,
+            clinic=clinic,
+            object_type="controlled_substances.investigation",
+            detail="investigations",
+        )
     return _page(
         request,
         clinic,
@@ -969,7 +975,8 @@ def investigation_detail(
                 return HttpResponseRedirect(
                     reverse("controlled_substances:investigation", args=[clinic.pk, inv.pk])
                 )
-    record_event(action=Action.READ, user=request.user, clinic=clinic, obj=inv)
+    if request.method == "GET":
+        record_event(action=Action.READ, user=request.user, clinic=clinic, obj=inv)
     entries = inv.entries.select_related("lot__product", "location").order_by("seq")
     return _page(
         request,

@@ -420,9 +420,14 @@ def test_another_clinics_ledger_answers_404_like_a_missing_one(
         assert admin.get(path).status_code == 404, path
 
 
-def test_index_sends_each_user_to_their_clinic(stocked: Ledger, client_for) -> None:
-    response = client_for("nurse").get(url("index"))
-    assert response["Location"] == url("balances", stocked.clinic.pk)
+def test_index_lists_the_users_clinics_with_stock_and_deadlines(
+    stocked: Ledger, client_for
+) -> None:
+    nurse = client_for("nurse").get(url("index")).content.decode()
+    assert url("balances", stocked.clinic.pk) in nurse and "Clinic B" not in nurse
+    assert "500 mg</strong> on hand" in nurse and "DEA written notice" not in nurse
+    admin = client_for("clinic_admin").get(url("index")).content.decode()
+    assert "DEA written notice" in admin
     assert client_for("front_desk").get(url("index")).status_code == 403
 
 
