@@ -89,13 +89,13 @@ def add_witness_fields(
     )
     form.fields[f"{prefix}_password"] = forms.CharField(
         required=False,
-        label=f"{label}: password",
+        label=f"{label} password",
         max_length=200,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
     )
     form.fields[f"{prefix}_otp"] = forms.CharField(
         required=False,
-        label=f"{label}: authenticator code",
+        label=f"{label} authenticator code",
         max_length=10,
         help_text="Only if they use two-step sign-in.",
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),

@@ -94,7 +94,7 @@ def test_nurse_administers_and_wastes_the_remainder_with_a_witness(
     assert page.status_code == 200
     body = page.content.decode()
     assert 'hx-params="stock,patient_mrn,dose,dose_unit,waste,waste_unit,waste_remainder"' in body
-    assert "Witness: password" in body
+    assert "Witness password" in body
     response = nurse.post(url("administer", lg.clinic.pk), administer_form(lg))
     dose = LedgerEntry.objects.get(kind="administer")
     waste = LedgerEntry.objects.get(kind="waste")
