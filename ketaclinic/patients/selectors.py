@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Concat
 
 from ketaclinic.accounts import access
 from ketaclinic.patients.models import Patient
@@ -66,4 +67,12 @@ def patient_search(user: Any, query: PatientQuery) -> QuerySet[Patient]:
                         | Q(first_name__istartswith=word)
                         | Q(mrn__iexact=word)
                     )
+            # Sort the matches rather than walk the (clinic, last_name, first_name) index: the
+            # planner assumes matches are spread evenly through the alphabet, so for a late prefix
+            # ("tho") it filtered ~5,000 index rows to fill one page (5.7 ms vs 0.8 ms at 10,000
+            # patients). `name || ''` sorts exactly like the name, but no index provides it, so
+            # PostgreSQL uses the prefix indexes (patients migration 0002) and sorts the few hits.
+            return qs.order_by(
+                Concat("last_name", Value("")), Concat("first_name", Value("")), "id"
+            )
     return qs.order_by("last_name", "first_name", "id")
