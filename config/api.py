@@ -26,6 +26,7 @@ from ketaclinic.courses.api import router as courses_router
 from ketaclinic.measures.api import router as measures_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.screening.api import router as screening_router
+from ketaclinic.treatment_sessions.api import router as sessions_router
 
 logger = logging.getLogger("ketaclinic.api")
 
@@ -54,6 +55,7 @@ api.add_router("/measures", measures_router, tags=["measurement-based care"])
 api.add_router(
     "/controlled-substances", controlled_substances_router, tags=["controlled substances"]
 )
+api.add_router("/sessions", sessions_router, tags=["treatment sessions"])
 
 
 def _error(request: HttpRequest, status: int, detail: str, errors: dict[str, str] | None = None):

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "ketaclinic.measures",
     "ketaclinic.portal",
     "ketaclinic.controlled_substances",
+    "ketaclinic.treatment_sessions",
     "ketaclinic.demo",
 ]
 

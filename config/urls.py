@@ -12,6 +12,7 @@ urlpatterns = [
     path("measures/", include("ketaclinic.measures.urls")),
     path("portal/", include("ketaclinic.portal.urls")),
     path("controlled-substances/", include("ketaclinic.controlled_substances.urls")),
+    path("sessions/", include("ketaclinic.treatment_sessions.urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "course.view": STAFF_ROLES,
     "course.manage": frozenset({Role.PRESCRIBER}),
     "session.record": CLINICIAN_ROLES,
+    # Treatment sessions (issue 6): the session note is signed by a prescriber.
+    "session.sign": frozenset({Role.PRESCRIBER}),
     "schedule.view": _WRITERS,
     "schedule.manage": _WRITERS,
     "clinic.configure": frozenset({Role.CLINIC_ADMIN}),

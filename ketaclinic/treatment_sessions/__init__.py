@@ -1,0 +1,1 @@
+"""Treatment sessions: one chair, one patient, from check-in to the signed note (issue 6)."""

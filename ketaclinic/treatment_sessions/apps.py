@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class TreatmentSessionsConfig(AppConfig):
+    name = "ketaclinic.treatment_sessions"
+    label = "treatment_sessions"
+    verbose_name = "Treatment sessions"

@@ -1,0 +1,142 @@
+"""A treatment session: one patient in one chair, from check-in to the signed note.
+
+Rows are written only through `treatment_sessions.services`; the state column moves only along
+`choices.SESSION_TRANSITIONS`, and every move is audited with actor and time.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from ketaclinic.treatment_sessions.choices import GateStatus, PregnancyStatus, SessionStatus
+
+_USER = settings.AUTH_USER_MODEL
+
+
+class TreatmentSession(models.Model):
+    """One session of a treatment, usually a booked appointment of a course."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="treatment_sessions"
+    )
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    appointment = models.OneToOneField(
+        "courses.Appointment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="treatment_session",
+    )
+    course = models.ForeignKey(
+        "courses.TreatmentCourse",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="treatment_sessions",
+    )
+    chair = models.ForeignKey(
+        "courses.Chair", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    treatment = models.CharField(max_length=40)
+    planned_dose_mg = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    status = models.CharField(
+        max_length=24, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED
+    )
+    status_reason = models.CharField(max_length=500, blank=True)
+    scheduled_at = models.DateTimeField()
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    gate_passed_at = models.DateTimeField(null=True, blank=True)
+    dosing_started_at = models.DateTimeField(null=True, blank=True)
+    observing_started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    discharged_at = models.DateTimeField(null=True, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(
+        _USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["clinic", "status"]),
+            models.Index(fields=["patient", "scheduled_at"]),
+            models.Index(fields=["clinic", "scheduled_at"]),
+        ]
+        ordering = ["scheduled_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Session {self.pk} ({self.treatment}, {self.get_status_display()})"
+
+
+class SessionTransition(models.Model):
+    """Append-only history of the session's state: who moved it, when, and why."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="transitions"
+    )
+    from_status = models.CharField(max_length=24, choices=SessionStatus.choices)
+    to_status = models.CharField(max_length=24, choices=SessionStatus.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"
+
+
+class PreDoseCheck(models.Model):
+    """Check-in measurements and confirmations, with the `pre_dose_check` result they gave.
+
+    Append-only: a re-measured blood pressure is a new row; the newest row is the one the gate
+    reads. A `review` result needs a prescriber's acknowledgement and a `hold` a prescriber's
+    override, each with a reason, recorded on the row they answer.
+    """
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="pre_dose_checks"
+    )
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    systolic_mmhg = models.PositiveSmallIntegerField()
+    diastolic_mmhg = models.PositiveSmallIntegerField()
+    heart_rate_bpm = models.PositiveSmallIntegerField(null=True, blank=True)
+    spo2_pct = models.PositiveSmallIntegerField(null=True, blank=True)
+    respiratory_rate_per_min = models.PositiveSmallIntegerField(null=True, blank=True)
+    fasting_confirmed = models.BooleanField(default=False)
+    ride_home_confirmed = models.BooleanField(default=False)
+    pregnancy_status = models.CharField(
+        max_length=20, choices=PregnancyStatus.choices, default=PregnancyStatus.NOT_APPLICABLE
+    )
+    medications_changed = models.BooleanField(default=False)
+    medication_changes = models.CharField(max_length=1000, blank=True)
+    # Esketamine only (REMS): the patient's enrolment was checked and a prescriber is on site.
+    rems_enrolment_verified = models.BooleanField(default=False)
+    prescriber_on_site = models.ForeignKey(
+        _USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    gate_status = models.CharField(max_length=10, choices=GateStatus.choices)
+    gate_reasons = models.JSONField(default=list)
+    acknowledged_by = models.ForeignKey(
+        _USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledgement_reason = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Pre-dose check {self.pk}: {self.gate_status}"
+
+    @property
+    def cleared(self) -> bool:
+        """Proceed, or review/hold answered by a prescriber."""
+        return self.gate_status == GateStatus.PROCEED or self.acknowledged_by_id is not None
