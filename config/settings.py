@@ -274,6 +274,16 @@ TASKS = {
 # --- Clinic defaults ------------------------------------------------------------------------
 KETACLINIC_CRISIS_LINE = os.environ.get("KETACLINIC_CRISIS_LINE", "988")
 
+# --- Measurement-based care and the patient portal ------------------------------------------
+# Absolute address of this installation, for the one-time questionnaire links sent by email/SMS.
+KETACLINIC_BASE_URL = os.environ.get("KETACLINIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Text messages: ketaclinic.core.sms.ConsoleSmsBackend prints them (demo); a gateway is one class.
+KETACLINIC_SMS_BACKEND = os.environ.get(
+    "KETACLINIC_SMS_BACKEND", "ketaclinic.core.sms.ConsoleSmsBackend"
+)
+# How often the worker schedules questionnaires, sends reminders and escalates alerts.
+KETACLINIC_MEASURES_TICK_SECONDS = env_int("KETACLINIC_MEASURES_TICK_SECONDS", 300)
+
 # --- Controlled substances (clinical.md §8) -------------------------------------------------
 # Ledger records are kept at least 2 years (21 CFR 1304.04(a)); some states want longer. Nothing
 # in KetaClinic ever deletes ledger rows; this number is what reports promise inspectors.

@@ -1,7 +1,9 @@
-"""`ketaclinic worker`: run background tasks (reminders, deadline checks) from the database queue."""
+"""`ketaclinic worker`: run background tasks (reminders, deadlines) from the database queue."""
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from ketaclinic.core import periodic
 
 
 class Command(BaseCommand):
@@ -12,6 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0)
 
     def handle(self, *args: object, **options: object) -> None:
+        # Periodic jobs (questionnaire scheduling, reminders, escalations) queue their own next
+        # run; make sure each has one waiting when a worker starts.
+        periodic.ensure_scheduled()
         worker_args = ["--interval", str(options["interval"]), "--no-reload"]
         if options["batch"]:
             worker_args.append("--batch")
