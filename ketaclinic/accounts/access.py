@@ -54,6 +54,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cs.manage": frozenset({Role.CLINIC_ADMIN}),  # dispose, adjust, loss, reverse, investigate
     "cs.witness": frozenset({Role.PRESCRIBER, Role.NURSE, Role.CLINIC_ADMIN}),
     "cs.report": frozenset({Role.CLINIC_ADMIN, Role.AUDITOR}),
+    # Measurement-based care (issue 7): scores, trajectories, check-ins and shared journal
+    # entries are clinical data for clinicians; the outcome summary is for prescribers and
+    # administrators (aggregates only); plans and alert timing are set by prescribers and admins.
+    "measures.view": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "measures.manage": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "measures.configure": frozenset({Role.PRESCRIBER, Role.CLINIC_ADMIN}),
+    "alerts.acknowledge": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "booster.resolve": frozenset({Role.PRESCRIBER}),
+    "outcomes.view": frozenset({Role.PRESCRIBER, Role.CLINIC_ADMIN}),
     # A patient's own record through the portal.
     "portal.own": frozenset({Role.PATIENT}),
 }

@@ -1,0 +1,292 @@
+"""Trajectory charts as server-rendered SVG: geometry computed here, markup in a template
+(`measures/includes/line_chart.svg.html`).
+
+Why SVG from Python: it needs no JavaScript and no Node build, fits the strict CSP (colours are
+SVG presentation attributes, not inline styles), prints exactly as shown, and is accessible (a
+title, a description and, next to each chart, the same numbers as a table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from ketaclinic.clinical import INSTRUMENTS
+from ketaclinic.measures.scheduling import add_months
+from ketaclinic.measures.timeline import CareTimeline
+from ketaclinic.measures.trajectories import Trajectory
+
+WIDTH = 720
+HEIGHT = 260
+# Phones: a narrower drawing keeps the text readable when the SVG scales to the screen.
+COMPACT_WIDTH = 400
+COMPACT_HEIGHT = 280
+LEFT, RIGHT, TOP, BOTTOM = 44, 16, 22, 34
+
+# Band fills from least to most severe (colour-blind-safe ramp, light enough to print).
+_BAND_FILLS = ("#e6f4ea", "#fbf3d5", "#fde5cc", "#fbd3c4", "#f6c1c1", "#f0b0b0")
+_PHASE_FILLS = {"induction": "#dbe7fb", "maintenance": "#e8e2f6", "booster": "#f9e1ef"}
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+    fill: str
+    label: str
+
+
+@dataclass(frozen=True)
+class HLine:
+    y: float
+    label: str
+    kind: str  # "baseline", "response", "remission"
+
+
+@dataclass(frozen=True)
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Dot:
+    x: float
+    y: float
+    title: str
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class Marker:
+    x: float
+    title: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    """Everything the SVG template draws, in pixels."""
+
+    chart_id: str
+    title: str
+    description: str
+    width: int
+    height: int
+    plot_left: float
+    plot_right: float
+    plot_top: float
+    plot_bottom: float
+    bands: tuple[Rect, ...]
+    phases: tuple[Rect, ...]
+    lines: tuple[HLine, ...]
+    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Tick, ...]
+    dots: tuple[Dot, ...]
+    polyline: str
+    sessions: tuple[Marker, ...]
+    events: tuple[Marker, ...]  # e.g. relapse
+
+    @property
+    def tick_bottom(self) -> float:
+        return self.plot_bottom + 4
+
+
+@dataclass(frozen=True)
+class Series:
+    """Values over days to draw: (day, value, title, flagged)."""
+
+    points: Sequence[tuple[date, int, str, bool]]
+    low: int
+    high: int
+
+
+class _Scale:
+    def __init__(
+        self, start: date, end: date, low: int, high: int, width: int, height: int
+    ) -> None:
+        self.start, self.days = start, max((end - start).days, 1)
+        self.low, self.span = low, max(high - low, 1)
+        self.width, self.height = width, height
+
+    def x(self, day: date) -> float:
+        plot = self.width - LEFT - RIGHT
+        return round(LEFT + plot * (day - self.start).days / self.days, 1)
+
+    def y(self, value: float) -> float:
+        plot = self.height - TOP - BOTTOM
+        return round(TOP + plot * (1 - (value - self.low) / self.span), 1)
+
+
+def _x_ticks(scale: _Scale, start: date, end: date) -> tuple[Tick, ...]:
+    days = (end - start).days
+    most = 8 if scale.width >= 600 else 4
+    if days <= 70:
+        step_days = 7 if days <= 6 * most else 14
+        first = start + timedelta(days=(7 - start.weekday()) % 7)  # Mondays
+        return tuple(
+            Tick(scale.x(day), f"{day:%b} {day.day}")
+            for day in (first + timedelta(days=k) for k in range(0, days + 1, step_days))
+            if day <= end
+        )
+    months = max(1, round(days / 30 / most))  # about `most` ticks
+    first = date(start.year, start.month, 1)
+    if first < start:
+        first = add_months(first, 1)
+    ticks = []
+    day = first
+    while day <= end:
+        ticks.append(Tick(scale.x(day), f"{day:%b %Y}" if day.month == 1 else f"{day:%b}"))
+        day = add_months(day, months)
+    return tuple(ticks)
+
+
+def line_chart(
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    series: Series,
+    start: date,
+    end: date,
+    bands: Sequence[tuple[int, int, str]] = (),
+    lines: Sequence[tuple[float, str, str]] = (),
+    timeline: CareTimeline | None = None,
+    events: Sequence[tuple[date, str]] = (),
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> LineChart:
+    """Lay out a chart of `series` from `start` to `end` (days) with optional severity bands,
+    horizontal reference lines, session markers and phase strips from `timeline`."""
+    scale = _Scale(start, end, series.low, series.high, width, height)
+    top, bottom = scale.y(series.high), scale.y(series.low)
+    band_rects = []
+    for index, (low, high, label) in enumerate(bands):
+        upper = min(high + 1, series.high) if index < len(bands) - 1 else series.high
+        lower = low if index else series.low
+        band_rects.append(
+            Rect(
+                LEFT,
+                scale.y(upper),
+                width - LEFT - RIGHT,
+                round(scale.y(lower) - scale.y(upper), 1),
+                _BAND_FILLS[min(index, len(_BAND_FILLS) - 1)],
+                label,
+            )
+        )
+    phase_rects = []
+    sessions = []
+    if timeline is not None:
+        for span in timeline.phases:
+            left = max(span.start, start)
+            right = min(span.end or end, end)
+            if right < left:
+                continue
+            phase_rects.append(
+                Rect(
+                    scale.x(left),
+                    TOP - 16,
+                    max(round(scale.x(right) - scale.x(left), 1), 1),
+                    12,
+                    _PHASE_FILLS.get(span.phase, "#eeeeee"),
+                    span.phase.capitalize(),
+                )
+            )
+        sessions = [
+            Marker(scale.x(s.on), s.label) for s in timeline.sessions if start <= s.on <= end
+        ]
+    dots = tuple(
+        Dot(scale.x(day), scale.y(value), label, flagged)
+        for day, value, label, flagged in series.points
+    )
+    y_values = sorted({series.low, series.high, *(low for low, _, _ in bands)})
+    if not bands:
+        step = 5 if series.high - series.low > 12 else 2
+        y_values = list(range(series.low, series.high + 1, step))
+    return LineChart(
+        chart_id=chart_id,
+        title=title,
+        description=description,
+        width=width,
+        height=height,
+        plot_left=LEFT,
+        plot_right=width - RIGHT,
+        plot_top=top,
+        plot_bottom=bottom,
+        bands=tuple(band_rects),
+        phases=tuple(phase_rects),
+        lines=tuple(
+            HLine(scale.y(value), label, kind)
+            for value, label, kind in lines
+            if series.low <= value <= series.high
+        ),
+        x_ticks=_x_ticks(scale, start, end),
+        y_ticks=tuple(Tick(scale.y(v), str(v)) for v in y_values),
+        dots=dots,
+        polyline=" ".join(f"{d.x},{d.y}" for d in dots),
+        sessions=tuple(sessions),
+        events=tuple(Marker(scale.x(day), label) for day, label in events if start <= day <= end),
+    )
+
+
+def trajectory_chart(
+    item: Trajectory,
+    timeline: CareTimeline | None,
+    *,
+    today: date,
+    chart_id: str,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> LineChart:
+    """The chart of one instrument's trajectory: bands, baseline, response and remission lines,
+    sessions (dose and route), phases and a relapse marker."""
+    definition = INSTRUMENTS[item.instrument]
+    low, high = definition.score_range
+    days = [p.day for p in item.points]
+    if timeline is not None and timeline.sessions:
+        days += [timeline.sessions[0].on]
+    start = min(days) - timedelta(days=3) if days else today - timedelta(days=30)
+    end = max([*days, today]) + timedelta(days=3)
+    lines: list[tuple[float, str, str]] = []
+    if item.baseline is not None:
+        lines.append((item.baseline.total, f"Baseline {item.baseline.total}", "baseline"))
+    response_line = item.response_line
+    if response_line is not None and item.cutoffs is not None:
+        label = f"Response (−{item.cutoffs.response_reduction_pct}%)"
+        lines.append((response_line, label, "response"))
+    if item.cutoffs is not None:
+        remission = item.cutoffs.remission_max
+        lines.append((remission, f"Remission ≤ {remission}", "remission"))
+    events = [(item.relapse_on, "Relapse")] if item.relapse_on else []
+    points = [
+        (
+            p.day,
+            p.total,
+            f"{p.day:%Y-%m-%d}: {p.total}" + (f" ({p.severity})" if p.severity else ""),
+            p.suicidal_ideation,
+        )
+        for p in item.points
+    ]
+    parts = [f"{len(item.points)} scores from {start:%Y-%m-%d} to {end:%Y-%m-%d}."]
+    if item.baseline is not None:
+        parts.append(f"Baseline {item.baseline.total}.")
+    if item.latest is not None:
+        parts.append(f"Latest {item.latest.total}.")
+    if item.status:
+        parts.append(f"Status: {item.status_words}.")
+    return line_chart(
+        chart_id=chart_id,
+        title=f"{definition.title} over time",
+        description=" ".join(parts),
+        series=Series(points, low, high),
+        start=start,
+        end=end,
+        bands=[(band.low, band.high, band.label) for band in definition.bands],
+        lines=lines,
+        timeline=timeline,
+        events=events,
+        width=width,
+        height=height,
+    )

@@ -1,0 +1,607 @@
+"""Reads of measurement-based care, always scoped through `accounts.access`.
+
+Staff reach a patient's measures with `measures.view` at the patient's clinic; a patient reaches
+only their own record through `portal.own` (security R2). Selectors own their joins so list pages
+and the chart panel run a fixed number of queries whatever the record counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.http import Http404
+
+from ketaclinic.accounts import access
+from ketaclinic.accounts.models import User
+from ketaclinic.clinical import ClinicalSettings
+from ketaclinic.measures import benchmarks, trajectories
+from ketaclinic.measures.choices import AlertPriority, AssignmentStatus, EnrolmentStatus
+from ketaclinic.measures.models import (
+    Assignment,
+    BoosterRecommendation,
+    CheckIn,
+    ClinicMeasurePolicy,
+    JournalEntry,
+    MeasurementEnrolment,
+    MeasurementPlan,
+    OnDutyShift,
+    Response,
+    SafetyAlert,
+)
+from ketaclinic.measures.timeline import CareTimeline, timeline_for
+from ketaclinic.measures.trajectories import ScorePoint, Trajectory, point_from
+from ketaclinic.patients.models import Patient
+
+# --- Scope -----------------------------------------------------------------------------------
+
+
+def patient_for(user: Any, patient_id: Any) -> Patient:
+    """A patient whose measures the user may read: staff with measures.view at the patient's
+    clinic, or the patient themself. 404 otherwise (missing and forbidden look alike)."""
+    if not access.has_permission(user, "portal.own"):
+        return access.get_patient(user, patient_id, "measures.view")
+    if access.has_permission(user, "measures.view"):
+        try:
+            return access.get_patient(user, patient_id, "measures.view")
+        except Http404:
+            pass
+    return access.get_patient(user, patient_id, "portal.own")
+
+
+def readable_patients(user: Any) -> QuerySet[Patient]:
+    """Every patient whose measures the user may read (one query when used as a subquery)."""
+    staff = access.clinic_ids_for(user, "measures.view")
+    own = access.patients_for(user, "portal.own").values("pk")
+    return Patient.objects.filter(Q(clinic_id__in=staff) | Q(pk__in=own))
+
+
+def portal_patient(user: Any) -> Patient:
+    """The signed-in patient's own record; 404 for anyone without one."""
+    patient = access.patients_for(user, "portal.own").select_related("clinic").first()
+    if patient is None:
+        raise Http404
+    return patient
+
+
+# --- Policy, plans, enrolments ---------------------------------------------------------------
+
+
+def policy_for(clinic_id: int) -> ClinicMeasurePolicy:
+    """The clinic's policy, or the defaults (unsaved) when it never changed them."""
+    return ClinicMeasurePolicy.objects.filter(clinic_id=clinic_id).first() or ClinicMeasurePolicy(
+        clinic_id=clinic_id
+    )
+
+
+def policies_for(clinic_ids: Iterable[int]) -> dict[int, ClinicMeasurePolicy]:
+    ids = set(clinic_ids)
+    found = {p.clinic_id: p for p in ClinicMeasurePolicy.objects.filter(clinic_id__in=ids)}
+    return {cid: found.get(cid) or ClinicMeasurePolicy(clinic_id=cid) for cid in ids}
+
+
+def clinical_settings_for(clinic_id: int) -> ClinicalSettings:
+    return ClinicalSettings(madrs_remission_max=policy_for(clinic_id).madrs_remission_max)
+
+
+def plans_for(user: Any, permission: str = "measures.configure") -> QuerySet[MeasurementPlan]:
+    return (
+        MeasurementPlan.objects.filter(clinic_id__in=access.clinic_ids_for(user, permission))
+        .select_related("clinic")
+        .prefetch_related("items")
+        .order_by("clinic__name", "-is_active", "name")
+    )
+
+
+def plan_for(user: Any, plan_id: Any, permission: str = "measures.configure") -> MeasurementPlan:
+    """A plan of one of the user's clinics: 403 without the permission anywhere, else 404."""
+    access.require(user, permission)
+    try:
+        pk = int(plan_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    plan = plans_for(user, permission).filter(pk=pk).first()
+    if plan is None:
+        raise Http404
+    return plan
+
+
+def active_enrolment(patient_id: int) -> MeasurementEnrolment | None:
+    return (
+        MeasurementEnrolment.objects.filter(patient_id=patient_id, status=EnrolmentStatus.ACTIVE)
+        .select_related("plan", "prescriber", "clinic")
+        .first()
+    )
+
+
+def latest_enrolment(patient_id: int) -> MeasurementEnrolment | None:
+    """The active enrolment, else the most recent one that ended."""
+    return (
+        MeasurementEnrolment.objects.filter(patient_id=patient_id)
+        .select_related("plan", "prescriber", "clinic")
+        .order_by(
+            Case(When(status=EnrolmentStatus.ACTIVE, then=Value(0)), default=Value(1)),
+            "-started_at",
+        )
+        .first()
+    )
+
+
+# --- Scores and trajectories -----------------------------------------------------------------
+
+_POINT_FIELDS = ("pk", "instrument", "completed_at", "total", "severity", "flags")
+
+
+def score_points(patient_id: int, instrument: str, tz: ZoneInfo) -> list[ScorePoint]:
+    rows = (
+        Response.objects.filter(patient_id=patient_id, instrument=instrument)
+        .only(*_POINT_FIELDS)
+        .order_by("completed_at", "pk")
+    )
+    return [point_from(row, tz) for row in rows]
+
+
+def points_by_instrument(patient_id: int, tz: ZoneInfo) -> dict[str, list[ScorePoint]]:
+    grouped: dict[str, list[ScorePoint]] = defaultdict(list)
+    rows = (
+        Response.objects.filter(patient_id=patient_id)
+        .only(*_POINT_FIELDS)
+        .order_by("completed_at", "pk")
+    )
+    for row in rows:
+        grouped[row.instrument].append(point_from(row, tz))
+    return dict(grouped)
+
+
+# Order in which instruments appear on charts and reports.
+DISPLAY_ORDER = (
+    "phq9",
+    "madrs",
+    "gad7",
+    "qids_sr16",
+    "hamd17",
+    "pcl5",
+    "ybocs",
+    "bprs",
+    "pain_nrs",
+    "cssrs_screener",
+)
+
+
+@dataclass(frozen=True)
+class PatientOutcomes:
+    patient: Patient
+    enrolment: MeasurementEnrolment | None
+    timeline: CareTimeline | None
+    trajectories: tuple[Trajectory, ...]
+    tz: ZoneInfo
+
+    @property
+    def primary(self) -> Trajectory | None:
+        """The trajectory that decides the course status: the first depression scale measured
+        against a baseline (PHQ-9, then MADRS, ...)."""
+        for item in self.trajectories:
+            if item.has_outcomes and item.baseline is not None:
+                return item
+        return None
+
+    @property
+    def late_responder(self) -> bool:
+        return any(t.late_responder for t in self.trajectories)
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Which kinds of measures a patient has, from one query, so pages skip the lists that
+    would come back empty (most patients of a large clinic have no measures at all)."""
+
+    enrolment: bool = True
+    responses: bool = True
+    assignments: bool = True
+    alerts: bool = True
+    boosters: bool = True
+    checkins: bool = True
+    journal: bool = True
+
+
+def presence(patient_id: int, *, checkins_since: datetime) -> Presence:
+    def has(model: Any, **filters: Any) -> Exists:
+        return Exists(model.objects.filter(patient_id=OuterRef("pk"), **filters))
+
+    row = (
+        Patient.objects.filter(pk=patient_id)
+        .annotate(
+            has_enrolment=has(MeasurementEnrolment),
+            has_responses=has(Response),
+            has_assignments=has(Assignment, status=AssignmentStatus.PENDING),
+            has_alerts=has(SafetyAlert),
+            has_boosters=has(BoosterRecommendation, resolved_at__isnull=True),
+            has_checkins=has(CheckIn, recorded_at__gte=checkins_since),
+            has_journal=has(JournalEntry, shared_with_care_team=True),
+        )
+        .values(
+            "has_enrolment",
+            "has_responses",
+            "has_assignments",
+            "has_alerts",
+            "has_boosters",
+            "has_checkins",
+            "has_journal",
+        )
+        .first()
+    )
+    if row is None:
+        return Presence(*(False,) * 7)
+    return Presence(**{key.removeprefix("has_"): bool(value) for key, value in row.items()})
+
+
+def patient_outcomes(patient: Patient, *, present: Presence | None = None) -> PatientOutcomes:
+    """Every instrument's trajectory for one patient against their (latest) course timeline."""
+    present = present or Presence()
+    tz = ZoneInfo(patient.clinic.timezone)
+    enrolment = latest_enrolment(patient.pk) if present.enrolment else None
+    timeline = timeline_for(enrolment) if enrolment else None
+    grouped = points_by_instrument(patient.pk, tz) if present.responses else {}
+    # The clinic's only outcome choice is the MADRS remission cut-off: read it when it matters.
+    settings = clinical_settings_for(patient.clinic_id) if "madrs" in grouped else None
+    ordered = sorted(
+        grouped, key=lambda code: DISPLAY_ORDER.index(code) if code in DISPLAY_ORDER else 99
+    )
+    return PatientOutcomes(
+        patient=patient,
+        enrolment=enrolment,
+        timeline=timeline,
+        trajectories=tuple(
+            trajectories.trajectory(code, grouped[code], timeline, settings=settings)
+            for code in ordered
+        ),
+        tz=tz,
+    )
+
+
+def responses_for(patient_id: int, instrument: str | None = None) -> QuerySet[Response]:
+    qs = Response.objects.filter(patient_id=patient_id).select_related("entered_by")
+    if instrument:
+        qs = qs.filter(instrument=instrument)
+    return qs.order_by("-completed_at", "-pk")
+
+
+def response_for(user: Any, response_id: Any) -> Response:
+    try:
+        pk = int(response_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    response = (
+        Response.objects.filter(pk=pk, patient__in=readable_patients(user))
+        .select_related("patient", "patient__clinic", "entered_by")
+        .first()
+    )
+    if response is None:
+        raise Http404
+    return response
+
+
+# --- Assignments -----------------------------------------------------------------------------
+
+
+def open_assignments(patient_id: int, *, respondent: str | None = None) -> QuerySet[Assignment]:
+    qs = Assignment.objects.filter(patient_id=patient_id, status=AssignmentStatus.PENDING)
+    if respondent:
+        qs = qs.filter(respondent=respondent)
+    return qs.order_by("due_at", "pk")
+
+
+def portal_assignment(user: Any, assignment_id: Any, *, now: datetime) -> Assignment:
+    """One of the signed-in patient's own open questionnaires; 404 otherwise."""
+    try:
+        pk = int(assignment_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    assignment = (
+        Assignment.objects.filter(
+            pk=pk,
+            patient__in=access.patients_for(user, "portal.own"),
+            respondent="patient",
+        )
+        .select_related("patient", "clinic")
+        .first()
+    )
+    if assignment is None:
+        raise Http404
+    return assignment
+
+
+def assignments_for(user: Any, *, patient_id: int | None, status: str | None) -> QuerySet:
+    qs = Assignment.objects.filter(patient__in=readable_patients(user))
+    if patient_id is not None:
+        qs = qs.filter(patient_id=patient_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-due_at", "-pk")
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+
+def on_duty_clinicians(clinic_id: int, now: datetime) -> list[User]:
+    ids = OnDutyShift.objects.filter(
+        clinic_id=clinic_id, starts_at__lte=now, ends_at__gt=now
+    ).values("user_id")
+    return list(User.objects.filter(pk__in=ids, is_active=True))
+
+
+def on_duty_shift(user: Any, clinic_id: int, now: datetime) -> OnDutyShift | None:
+    return OnDutyShift.objects.filter(
+        clinic_id=clinic_id, user_id=user.pk, starts_at__lte=now, ends_at__gt=now
+    ).first()
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    status: str = "open"  # open, acknowledged, all
+    mine: bool = False
+    clinic_id: int | None = None
+
+
+def alert_inbox(user: Any, query: AlertFilter) -> QuerySet[SafetyAlert]:
+    """Alerts of the user's clinics, most urgent first: immediate before same-day, then oldest
+    waiting first while open (newest first once acknowledged)."""
+    qs = SafetyAlert.objects.filter(
+        clinic_id__in=access.clinic_ids_for(user, "measures.view")
+    ).select_related("patient", "clinic", "assigned_to", "acknowledged_by")
+    if query.clinic_id:
+        qs = qs.filter(clinic_id=query.clinic_id)
+    if query.mine:
+        qs = qs.filter(assigned_to_id=user.pk)
+    if query.status == "open":
+        return qs.filter(acknowledged_at__isnull=True).order_by(
+            # "immediate" sorts before "same_day".
+            "priority",
+            "created_at",
+            "pk",
+        )
+    if query.status == "acknowledged":
+        qs = qs.filter(acknowledged_at__isnull=False)
+    return qs.order_by("-created_at", "-pk")
+
+
+def alert_counts(user: Any) -> dict[str, int]:
+    """Open alerts of the user's clinics by priority (for the inbox header)."""
+    rows = SafetyAlert.objects.filter(
+        clinic_id__in=access.clinic_ids_for(user, "measures.view"), acknowledged_at__isnull=True
+    ).values_list("priority", flat=True)
+    counts = Counter(rows)
+    return {
+        "immediate": counts.get(AlertPriority.IMMEDIATE, 0),
+        "same_day": counts.get(AlertPriority.SAME_DAY, 0),
+    }
+
+
+def alert_for(user: Any, alert_id: Any) -> SafetyAlert:
+    """An alert of one of the user's clinics: 403 without measures.view anywhere, else 404."""
+    access.require(user, "measures.view")
+    try:
+        pk = int(alert_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    alert = (
+        alert_inbox(user, AlertFilter(status="all"))
+        .select_related("response", "checkin", "journal_entry")
+        .filter(pk=pk)
+        .first()
+    )
+    if alert is None:
+        raise Http404
+    return alert
+
+
+def patient_alerts(patient_id: int, *, limit: int = 10) -> list[SafetyAlert]:
+    return list(
+        SafetyAlert.objects.filter(patient_id=patient_id)
+        .select_related("acknowledged_by", "assigned_to")
+        .order_by("acknowledged_at", "-created_at")[:limit]  # open ones (NULL) first
+    )
+
+
+def safety_flags_for_patients(patient_ids: Iterable[int]) -> dict[int, list[SafetyAlert]]:
+    """Open safety alerts per patient, for boards that list many patients (one query).
+
+    The day board (courses) shows "item 9 positive / C-SSRS / urgent" from this.
+    """
+    grouped: dict[int, list[SafetyAlert]] = defaultdict(list)
+    for alert in SafetyAlert.objects.filter(
+        patient_id__in=list(patient_ids), acknowledged_at__isnull=True
+    ).order_by("priority", "created_at"):
+        grouped[alert.patient_id].append(alert)
+    return dict(grouped)
+
+
+def booster_recommendations(user: Any, *, open_only: bool = True) -> QuerySet:
+    qs = BoosterRecommendation.objects.filter(
+        clinic_id__in=access.clinic_ids_for(user, "measures.view")
+    ).select_related("patient", "prescriber")
+    if open_only:
+        qs = qs.filter(resolved_at__isnull=True)
+    return qs.order_by("-created_at")
+
+
+def booster_for(user: Any, recommendation_id: Any) -> BoosterRecommendation:
+    access.require(user, "measures.view")
+    try:
+        pk = int(recommendation_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    found = booster_recommendations(user, open_only=False).filter(pk=pk).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+# --- Check-ins and journal -------------------------------------------------------------------
+
+
+def checkins(patient_id: int, *, since: datetime | None = None) -> QuerySet[CheckIn]:
+    qs = CheckIn.objects.filter(patient_id=patient_id)
+    if since is not None:
+        qs = qs.filter(recorded_at__gte=since)
+    return qs.order_by("-recorded_at", "-pk")
+
+
+def shared_journal(patient_id: int) -> QuerySet[JournalEntry]:
+    """Entries the patient shared with the care team: the only ones staff ever see."""
+    return JournalEntry.objects.filter(patient_id=patient_id, shared_with_care_team=True).order_by(
+        "-created_at", "-pk"
+    )
+
+
+def own_journal(patient: Patient) -> QuerySet[JournalEntry]:
+    return JournalEntry.objects.filter(patient=patient).order_by("-created_at", "-pk")
+
+
+# --- Clinic outcome summary ------------------------------------------------------------------
+
+
+def _pct(part: int, whole: int) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(100 * part) / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class InductionOutcome:
+    instrument: str
+    title: str
+    evaluable: int = 0
+    responded: int = 0  # response or remission
+    remitted: int = 0
+    worsened: int = 0
+    without_score: int = 0
+    published: list[benchmarks.PublishedOutcome] = field(default_factory=list)
+
+    @property
+    def response_pct(self) -> Decimal | None:
+        return _pct(self.responded, self.evaluable)
+
+    @property
+    def remission_pct(self) -> Decimal | None:
+        return _pct(self.remitted, self.evaluable)
+
+    @property
+    def worsened_pct(self) -> Decimal | None:
+        return _pct(self.worsened, self.evaluable)
+
+
+@dataclass
+class OutcomeSummary:
+    clinic_id: int
+    active_courses: int = 0
+    status_counts: dict[str, int] = field(default_factory=dict)
+    late_responders: int = 0
+    open_boosters: int = 0
+    induction: list[InductionOutcome] = field(default_factory=list)
+
+
+STATUS_ORDER = (
+    "remission",
+    "response",
+    "partial",
+    "none",
+    "worsened",
+    "baseline_only",
+    "no_baseline",
+)
+STATUS_LABELS = {
+    **trajectories.STATUS_WORDS,
+    "baseline_only": "Baseline only (no score since)",
+    "no_baseline": "No baseline score",
+}
+SUMMARY_INSTRUMENTS = ("phq9", "madrs")
+
+
+def outcome_summary(clinic_id: int, *, today: Any) -> OutcomeSummary:
+    """Active courses by status (latest PHQ-9, else MADRS, against baseline) and response and
+    remission at the end of induction, next to the published figures (reference §6)."""
+    from ketaclinic.accounts.models import Clinic
+
+    clinic = Clinic.objects.get(pk=clinic_id)
+    tz = ZoneInfo(clinic.timezone)
+    settings = clinical_settings_for(clinic_id)
+    enrolments: list[MeasurementEnrolment] = list(
+        MeasurementEnrolment.objects.filter(clinic_id=clinic_id).prefetch_related(
+            Prefetch(
+                "patient__measure_responses",
+                queryset=Response.objects.filter(instrument__in=SUMMARY_INSTRUMENTS)
+                .only("pk", "patient_id", *_POINT_FIELDS[1:])
+                .order_by("completed_at", "pk"),
+                to_attr="summary_responses",
+            )
+        )
+    )
+    summary = OutcomeSummary(clinic_id=clinic_id)
+    status_counts: Counter[str] = Counter()
+    induction = {
+        code: InductionOutcome(
+            code,
+            "PHQ-9" if code == "phq9" else "MADRS",
+            published=benchmarks.published_for(code),
+        )
+        for code in SUMMARY_INSTRUMENTS
+    }
+    latest_per_patient: dict[int, MeasurementEnrolment] = {}
+    for enrolment in enrolments:
+        current = latest_per_patient.get(enrolment.patient_id)
+        if current is None or enrolment.started_at > current.started_at:
+            latest_per_patient[enrolment.patient_id] = enrolment
+    for course in latest_per_patient.values():
+        timeline = timeline_for(course)
+        grouped: dict[str, list[ScorePoint]] = defaultdict(list)
+        for row in course.patient.summary_responses:  # type: ignore[attr-defined]
+            grouped[row.instrument].append(point_from(row, tz))
+        results = {
+            code: trajectories.trajectory(code, grouped[code], timeline, settings=settings)
+            for code in SUMMARY_INSTRUMENTS
+        }
+        last_induction = timeline.last_induction_session
+        induction_over = (
+            last_induction is not None
+            and (today - last_induction.on).days > trajectories.END_OF_INDUCTION_WINDOW_DAYS
+        )
+        for code, result in results.items():
+            if not induction_over or result.baseline is None:
+                continue
+            bucket = induction[code]
+            if result.end_of_induction_status is None:
+                bucket.without_score += 1
+                continue
+            bucket.evaluable += 1
+            bucket.responded += result.end_of_induction_status in trajectories.RESPONDED
+            bucket.remitted += result.end_of_induction_status == "remission"
+            bucket.worsened += result.end_of_induction_status == "worsened"
+        if course.status != EnrolmentStatus.ACTIVE:
+            continue
+        summary.active_courses += 1
+        primary = next(
+            (r for r in results.values() if r.baseline is not None),
+            None,
+        )
+        if primary is None:
+            status_counts["no_baseline"] += 1
+        else:
+            status_counts[primary.status or "baseline_only"] += 1
+        summary.late_responders += any(r.late_responder for r in results.values())
+    summary.status_counts = {key: status_counts.get(key, 0) for key in STATUS_ORDER}
+    summary.open_boosters = BoosterRecommendation.objects.filter(
+        clinic_id=clinic_id, resolved_at__isnull=True
+    ).count()
+    summary.induction = list(induction.values())
+    return summary
+
+
+def recent_cutoff(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)

@@ -1,0 +1,179 @@
+"""Which scores are compared (baseline, end of induction) and what the clinical rules say of
+them: status, relapse, late response. Pure: no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+
+from ketaclinic.clinical import INSTRUMENTS, ClinicalSettings, classify_change
+from ketaclinic.measures import charts, questionnaire
+from ketaclinic.measures.timeline import build_timeline
+from ketaclinic.measures.trajectories import ScorePoint, trajectory
+
+MONDAY = date(2026, 6, 1)
+
+
+def points(*pairs: tuple[int, int], flags: tuple[str, ...] = ()) -> list[ScorePoint]:
+    """(days after MONDAY, total) pairs."""
+    return [
+        ScorePoint(
+            response_id=index,
+            completed_at=datetime.combine(MONDAY + timedelta(days=day), time(12), tzinfo=UTC),
+            day=MONDAY + timedelta(days=day),
+            total=total,
+            severity="",
+            flags=flags,
+        )
+        for index, (day, total) in enumerate(pairs, start=1)
+    ]
+
+
+IV = build_timeline("iv_ketamine_induction", MONDAY)
+
+
+def test_baseline_is_the_last_score_on_or_before_the_first_session():
+    result = trajectory("phq9", points((-7, 22), (-2, 20), (0, 19), (10, 9)), IV)
+    assert result.baseline is not None and result.baseline.total == 19
+    assert result.latest is not None and result.latest.total == 9
+    assert result.status == classify_change("phq9", 19, 9) == "response"
+    assert result.change_pct == -53
+
+
+def test_no_baseline_without_a_score_before_the_course():
+    result = trajectory("phq9", points((3, 15), (10, 9)), IV)
+    assert result.baseline is None and result.status is None
+    assert "baseline" in result.status_note
+
+
+def test_no_course_means_no_status():
+    result = trajectory("phq9", points((-3, 15), (10, 9)), None)
+    assert result.status is None and "No treatment course" in result.status_note
+
+
+def test_baseline_zero_cannot_measure_change():
+    result = trajectory("phq9", points((-3, 0), (10, 4)), IV)
+    assert result.status is None and "0" in result.status_note
+
+
+def test_instruments_without_cut_offs_have_no_status():
+    result = trajectory("pcl5", points((-3, 50), (10, 20)), IV)
+    assert result.cutoffs is None and result.status is None
+    assert len(result.points) == 2
+
+
+def test_relapse_after_response_is_dated_by_detect_relapse():
+    # Response by day 10, then two scores 7 days apart at/above 10 and short of response.
+    result = trajectory("phq9", points((-2, 20), (10, 8), (24, 6), (38, 12), (45, 14)), IV)
+    assert result.relapse_on == MONDAY + timedelta(days=45)
+    assert result.status == classify_change("phq9", 20, 14) == "partial"
+
+
+def test_no_relapse_when_the_two_high_scores_are_too_far_apart():
+    result = trajectory("phq9", points((-2, 20), (10, 8), (38, 12), (60, 14)), IV)
+    assert result.relapse_on is None
+
+
+def test_late_responder_needs_more_than_six_sessions():
+    eske = build_timeline("esketamine_trd", MONDAY, weeks=12)
+    sessions = [s.on for s in eske.sessions]
+    # Response first seen on the day of session 8 (7 sessions before that day).
+    day8 = (sessions[7] - MONDAY).days
+    late = trajectory("phq9", points((-1, 20), ((sessions[3] - MONDAY).days, 18), (day8, 9)), eske)
+    assert late.first_response_after_sessions == 7
+    assert late.late_responder
+    day4 = (sessions[3] - MONDAY).days
+    early = trajectory("phq9", points((-1, 20), (day4, 9)), eske)
+    assert early.first_response_after_sessions == 3
+    assert not early.late_responder
+
+
+def test_end_of_induction_score_is_the_first_within_14_days_after_the_last_induction_session():
+    last = (IV.sessions[-1].on - MONDAY).days
+    result = trajectory("phq9", points((-1, 20), (last, 13), (last + 2, 4), (last + 20, 15)), IV)
+    assert result.end_of_induction is not None and result.end_of_induction.total == 4
+    assert result.end_of_induction_status == "remission"
+
+
+def test_clinic_madrs_cut_off_changes_remission():
+    series = points((-1, 30), (14, 11))
+    assert trajectory("madrs", series, IV).status == "remission"  # <= 12 by default
+    strict = ClinicalSettings(madrs_remission_max=10)
+    assert trajectory("madrs", series, IV, settings=strict).status == "response"
+
+
+def test_chart_draws_bands_baseline_sessions_and_relapse():
+    result = trajectory("phq9", points((-2, 20), (10, 8), (24, 6), (38, 12), (45, 14)), IV)
+    chart = charts.trajectory_chart(result, IV, today=MONDAY + timedelta(days=50), chart_id="c")
+    assert [band.label for band in chart.bands] == [b.label for b in INSTRUMENTS["phq9"].bands]
+    assert len(chart.sessions) == 6
+    assert "IV 0.5 mg/kg" in chart.sessions[0].title
+    assert [line.kind for line in chart.lines] == ["baseline", "response", "remission"]
+    assert [event.title for event in chart.events] == ["Relapse"]
+    assert len(chart.dots) == 5 and chart.polyline.count(",") == 5
+    # Lower scores sit lower on the chart; every point is inside the plot.
+    ys = {d.title.split(": ")[1].split(" ")[0]: d.y for d in chart.dots}
+    assert ys["6"] > ys["20"]
+    assert all(chart.plot_left <= d.x <= chart.plot_right for d in chart.dots)
+    assert all(chart.plot_top <= d.y <= chart.plot_bottom for d in chart.dots)
+    compact = charts.trajectory_chart(
+        result, IV, today=MONDAY + timedelta(days=50), chart_id="c", width=400, height=280
+    )
+    assert compact.width == 400 and compact.plot_right == 400 - charts.RIGHT
+
+
+def test_two_years_of_weekly_scores_chart_with_monthly_ticks():
+    weekly = points(*[(7 * k - 1, 10 + (k % 5)) for k in range(0, 105)])
+    result = trajectory("phq9", weekly, IV)
+    chart = charts.trajectory_chart(result, IV, today=MONDAY + timedelta(days=740), chart_id="c")
+    assert len(chart.dots) == 105
+    assert 6 <= len(chart.x_ticks) <= 14
+
+
+@pytest.mark.parametrize(
+    ("answers", "asked"),
+    [
+        ({}, ["q1", "q2", "q6"]),
+        ({"q2": 1}, ["q1", "q2", "q3", "q4", "q5", "q6"]),
+        ({"q2": 0, "q6": 1}, ["q1", "q2", "q6", "q6_past_3_months"]),
+    ],
+)
+def test_cssrs_asks_follow_up_questions_only_when_they_apply(answers, asked):
+    definition = INSTRUMENTS["cssrs_screener"]
+    assert [i.id for i in questionnaire.applicable_items(definition, answers)] == asked
+
+
+def test_changing_cssrs_question_2_to_no_drops_the_follow_up_answers():
+    definition = INSTRUMENTS["cssrs_screener"]
+    answers = {"q1": 1, "q2": 1, "q3": 1, "q4": 0, "q5": 0}
+    assert questionnaire.with_answer(definition, answers, "q2", 0) == {"q1": 1, "q2": 0}
+    assert questionnaire.scoring_answers(definition, {"q1": 1, "q2": 0}) == {
+        "q1": True,
+        "q2": False,
+    }
+
+
+def test_progress_points_at_the_first_unanswered_item():
+    definition = INSTRUMENTS["phq9"]
+    step = questionnaire.progress(definition, {"q1": 0, "q2": 1})
+    assert (step.item and step.item.id, step.position, step.total, step.percent) == (
+        "q3",
+        3,
+        9,
+        22,
+    )
+    done = questionnaire.progress(definition, {f"q{i}": 0 for i in range(1, 10)})
+    assert done.item is None
+
+
+def test_licensed_instruments_cannot_be_patient_reported():
+    assert questionnaire.patient_can_answer("phq9")
+    assert not questionnaire.patient_can_answer("madrs")
+    assert not questionnaire.patient_can_answer("qids_sr16")
+    assert (
+        questionnaire.patient_prompt(
+            INSTRUMENTS["cssrs_screener"], INSTRUMENTS["cssrs_screener"].items[0]
+        )
+        == "In the past month:"
+    )
