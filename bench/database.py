@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
@@ -64,6 +65,58 @@ def choose(*, reseed: bool, sqlite: bool = False) -> Database:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
     return Database(f"sqlite:///{SQLITE_PATH}", "sqlite", f"SQLite {SQLITE_PATH}")
+
+
+def seed_fingerprint() -> str:
+    """Changes whenever the demo seed does: its code (ketaclinic/demo and every feature's
+    demo.py, which later features add to the seed) and the bench's patient count and seed."""
+    digest = hashlib.sha256(f"{PATIENTS}:{SEED}".encode())
+    paths = sorted(
+        [*ROOT.glob("ketaclinic/demo/**/*.py"), *ROOT.glob("ketaclinic/*/demo.py")],
+        key=lambda p: p.relative_to(ROOT).as_posix(),
+    )
+    for path in paths:
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# bench_seed_marker: the bench's own note in its database of which seed the data comes from
+# (not a Django model; migrations never touch it).
+
+
+def seeded_fingerprint(db: Database) -> str | None:
+    """The fingerprint the database was seeded with (None: never seeded by this bench). Read
+    before Django is set up, so a stale database can be dropped and built again."""
+    query = "SELECT fingerprint FROM bench_seed_marker WHERE id = 1"
+    try:
+        if db.vendor == "postgresql":
+            import psycopg
+
+            with psycopg.connect(db.url, autocommit=True) as conn:
+                row = conn.execute(query).fetchone()
+        else:
+            import sqlite3
+
+            with sqlite3.connect(db.url.removeprefix("sqlite:///")) as conn:
+                row = conn.execute(query).fetchone()
+    except Exception:  # no marker table yet
+        return None
+    return str(row[0]) if row else None
+
+
+def mark_seeded(fingerprint: str, when: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_seed_marker (id integer PRIMARY KEY, "
+            "fingerprint varchar(64) NOT NULL, seeded_at varchar(40) NOT NULL)"
+        )
+        cursor.execute("DELETE FROM bench_seed_marker")
+        cursor.execute(
+            "INSERT INTO bench_seed_marker (id, fingerprint, seeded_at) VALUES (1, %s, %s)",
+            [fingerprint, when],
+        )
 
 
 def vacuum_analyze(db: Database) -> str:
