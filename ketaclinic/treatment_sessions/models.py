@@ -140,3 +140,56 @@ class PreDoseCheck(models.Model):
     def cleared(self) -> bool:
         """Proceed, or review/hold answered by a prescriber."""
         return self.gate_status == GateStatus.PROCEED or self.acknowledged_by_id is not None
+
+
+class InfusionOrder(models.Model):
+    """An IV ketamine infusion as computed by `clinical.iv_infusion` from today's weight.
+
+    It may not start until a second clinician has checked it independently (they re-enter their
+    password, and code when enrolled). A changed order is a new row; the newest one counts.
+    """
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="infusion_orders"
+    )
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    dose_mg_per_kg = models.DecimalField(max_digits=4, decimal_places=2)
+    minutes = models.PositiveSmallIntegerField()
+    concentration_mg_per_ml = models.DecimalField(max_digits=5, decimal_places=2)
+    dose_mg = models.DecimalField(max_digits=7, decimal_places=2)
+    volume_ml = models.DecimalField(max_digits=7, decimal_places=2)
+    rate_ml_per_h = models.DecimalField(max_digits=7, decimal_places=2)
+    vtbi_ml = models.DecimalField(max_digits=7, decimal_places=2)
+    ordered_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    ordered_at = models.DateTimeField()
+    checked_by = models.ForeignKey(
+        _USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["ordered_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.dose_mg} mg over {self.minutes} min at {self.rate_ml_per_h} mL/h"
+
+
+class EsketamineDevice(models.Model):
+    """One 28 mg nasal spray device used, with its time (the next not before 5 minutes)."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="esketamine_devices"
+    )
+    number = models.PositiveSmallIntegerField()
+    dose_mg = models.PositiveSmallIntegerField(default=28)
+    administered_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "number"], name="one_device_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"Device {self.number} at {self.administered_at:%H:%M}"

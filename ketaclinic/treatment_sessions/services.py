@@ -9,7 +9,7 @@ nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,17 @@ from ketaclinic.accounts import access
 from ketaclinic.accounts.choices import Role
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
-from ketaclinic.clinical import TREATMENTS, InvalidInput, get_treatment, pre_dose_check
+from ketaclinic.clinical import (
+    TREATMENTS,
+    InvalidInput,
+    UnsafeOrder,
+    esketamine_administration,
+    get_treatment,
+    iv_infusion,
+    pre_dose_check,
+)
+from ketaclinic.controlled_substances.services import AdministrationRecord, administration_record
+from ketaclinic.controlled_substances.signatures import WitnessAttestation, witness_sign
 from ketaclinic.core import clock
 from ketaclinic.courses.models import Appointment
 from ketaclinic.patients.models import Patient
@@ -35,7 +45,13 @@ from ketaclinic.treatment_sessions.choices import (
     PregnancyStatus,
     SessionStatus,
 )
-from ketaclinic.treatment_sessions.models import PreDoseCheck, SessionTransition, TreatmentSession
+from ketaclinic.treatment_sessions.models import (
+    EsketamineDevice,
+    InfusionOrder,
+    PreDoseCheck,
+    SessionTransition,
+    TreatmentSession,
+)
 
 MAX_REASON_CHARS = 500
 
@@ -451,3 +467,272 @@ GUARDS.setdefault(SessionStatus.GATE_PASSED, []).append(gate_blockers)
 def session_pass_gate(*, actor: Any, session: TreatmentSession) -> TreatmentSession:
     """The pre-dose gate is passed: every confirmation given and any review or hold answered."""
     return session_transition(actor=actor, session=session, to=SessionStatus.GATE_PASSED)
+
+
+# --- Dosing (clinical.md §1, §3) ------------------------------------------------------------------
+
+
+def latest_order(session: TreatmentSession) -> InfusionOrder | None:
+    return session.infusion_orders.order_by("-ordered_at", "-id").first()
+
+
+def session_order_infusion(
+    *,
+    actor: Any,
+    session: TreatmentSession,
+    dose_mg_per_kg: Any,
+    minutes: Any,
+    concentration_mg_per_ml: Any,
+) -> InfusionOrder:
+    """Compute the IV infusion from today's weight (mg, mL, mL/h, VTBI) and record the order."""
+    _require(actor, "session.record", session.clinic_id)
+    with transaction.atomic():
+        row = locked(session)
+        if get_treatment(row.treatment).route != "iv":
+            raise ValidationError({"dose_mg_per_kg": ["This session is not an IV infusion."]})
+        if row.status != SessionStatus.GATE_PASSED:
+            raise ValidationError({"status": ["Order the infusion once the gate is passed."]})
+        check = latest_check(row)
+        if check is None:
+            raise ValidationError({"weight_kg": ["Record today's weight first."]})
+        try:
+            infusion = iv_infusion(
+                weight_kg=check.weight_kg,
+                dose_mg_per_kg=_plain_number(dose_mg_per_kg, "dose_mg_per_kg"),
+                minutes=_plain_number(minutes, "minutes"),
+                concentration_mg_per_ml=_plain_number(
+                    concentration_mg_per_ml, "concentration_mg_per_ml"
+                ),
+            )
+        except (UnsafeOrder, InvalidInput) as exc:
+            raise ValidationError({"dose_mg_per_kg": [str(exc)]}) from None
+        whole_minutes = int(Decimal(str(minutes)))
+        if Decimal(str(minutes)) != whole_minutes or not 1 <= whole_minutes <= 240:
+            raise ValidationError({"minutes": ["Give whole minutes between 1 and 240."]})
+        order = InfusionOrder.objects.create(
+            session=row,
+            weight_kg=check.weight_kg,
+            dose_mg_per_kg=Decimal(str(dose_mg_per_kg)),
+            minutes=whole_minutes,
+            concentration_mg_per_ml=Decimal(str(concentration_mg_per_ml)),
+            dose_mg=infusion.dose_mg,
+            volume_ml=infusion.volume_ml,
+            rate_ml_per_h=infusion.rate_ml_per_h,
+            vtbi_ml=infusion.vtbi_ml,
+            ordered_by=actor,
+            ordered_at=clock.now(),
+        )
+        record_event(
+            action=Action.CREATE,
+            user=actor,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=order,
+            changes={
+                "session": row.pk,
+                "dose_mg": order.dose_mg,
+                "rate_ml_per_h": order.rate_ml_per_h,
+                "vtbi_ml": order.vtbi_ml,
+            },
+            detail="IV infusion ordered",
+        )
+    return order
+
+
+def _plain_number(value: Any, field: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        raise ValidationError({field: ["Enter a number."]}) from None
+    if not number.is_finite():
+        raise ValidationError({field: ["Enter a number."]})
+    return number
+
+
+def session_second_check(
+    *, actor: Any, session: TreatmentSession, attestation: WitnessAttestation | None
+) -> InfusionOrder:
+    """A second clinician, re-authenticating, confirms the infusion independently."""
+    _require(actor, "session.record", session.clinic_id)
+    order = latest_order(session)
+    if order is None:
+        raise ValidationError({"checker": ["There is no infusion order to check."]})
+    signature = witness_sign(
+        attestation,
+        actor=actor,
+        clinic_id=session.clinic_id,
+        meaning="independent second-person check of the IV infusion",
+        prefix="checker",
+        not_same_as=(order.ordered_by,),
+    )
+    if not access.has_permission(signature.user, "session.record", session.clinic_id):
+        raise ValidationError({"checker": ["The second check is done by a nurse or prescriber."]})
+    with transaction.atomic():
+        row = locked(session)
+        order = InfusionOrder.objects.select_for_update().get(pk=order.pk)
+        if order != latest_order(row) or order.checked_by_id is not None:
+            raise ValidationError({"checker": ["This order has already been checked."]})
+        if row.status != SessionStatus.GATE_PASSED:
+            raise ValidationError({"status": ["The infusion is checked before it starts."]})
+        order.checked_by = signature.user
+        order.checked_at = signature.signed_at
+        order.save(update_fields=["checked_by", "checked_at"])
+        record_event(
+            action=Action.UPDATE,
+            user=signature.user,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=order,
+            changes={"checked_by": signature.user.pk, "meaning": signature.meaning},
+            detail=f"second-person check by {signature.name}",
+        )
+    return order
+
+
+def dosing_blockers(session: TreatmentSession) -> list[str]:
+    """IV: a checked order; esketamine: a label dose (28, 56 or 84 mg)."""
+    treatment = get_treatment(session.treatment)
+    if treatment.route == "iv":
+        order = latest_order(session)
+        if order is None:
+            return ["Order the infusion first."]
+        if order.checked_by_id is None:
+            return ["A second clinician must check the infusion before it starts."]
+    if treatment.is_esketamine:
+        try:
+            esketamine_administration(int(session.planned_dose_mg or 0))
+        except UnsafeOrder as exc:
+            return [str(exc)]
+    return []
+
+
+def observing_blockers(session: TreatmentSession) -> list[str]:
+    """Esketamine: every device of the dose has been used."""
+    if not get_treatment(session.treatment).is_esketamine:
+        return []
+    planned = esketamine_administration(int(session.planned_dose_mg or 0)).devices
+    used = session.esketamine_devices.count()
+    if used < planned:
+        return [f"{used} of {planned} devices recorded."]
+    return []
+
+
+GUARDS.setdefault(SessionStatus.DOSING, []).append(dosing_blockers)
+GUARDS.setdefault(SessionStatus.OBSERVING, []).append(observing_blockers)
+
+
+def session_start_dosing(*, actor: Any, session: TreatmentSession) -> TreatmentSession:
+    """Start the infusion or the first device (IV needs the second-person check first)."""
+    return session_transition(actor=actor, session=session, to=SessionStatus.DOSING)
+
+
+def session_record_device(*, actor: Any, session: TreatmentSession) -> EsketamineDevice:
+    """Record one esketamine device now; the next is refused until 5 minutes have passed."""
+    _require(actor, "session.record", session.clinic_id)
+    with transaction.atomic():
+        row = locked(session)
+        if not get_treatment(row.treatment).is_esketamine:
+            raise ValidationError({"device": ["This is not an esketamine session."]})
+        if row.status != SessionStatus.DOSING:
+            raise ValidationError({"status": ["Start dosing first."]})
+        plan = esketamine_administration(int(row.planned_dose_mg or 0))
+        devices = list(row.esketamine_devices.order_by("number"))
+        if len(devices) >= plan.devices:
+            raise ValidationError({"device": [f"All {plan.devices} devices are recorded."]})
+        now = clock.now()
+        if devices:
+            next_at = devices[-1].administered_at + timedelta(minutes=plan.minutes_between_devices)
+            if now < next_at:
+                local = next_at.astimezone(clock_zone(row.clinic.timezone))
+                raise ValidationError(
+                    {
+                        "device": [
+                            f"Wait {plan.minutes_between_devices} minutes between devices: "
+                            f"the next one at {local:%H:%M}."
+                        ]
+                    }
+                )
+        device = EsketamineDevice.objects.create(
+            session=row, number=len(devices) + 1, administered_at=now, recorded_by=actor
+        )
+        record_event(
+            action=Action.CREATE,
+            user=actor,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=device,
+            changes={"session": row.pk, "number": device.number, "dose_mg": device.dose_mg},
+            detail=f"esketamine device {device.number} of {plan.devices}",
+        )
+    return device
+
+
+def session_record_administration(
+    *,
+    actor: Any,
+    session: TreatmentSession,
+    location: Any,
+    lot: Any,
+    dose_mg: Any,
+    waste_mg: Any = 0,
+    witness: WitnessAttestation | None = None,
+) -> AdministrationRecord:
+    """Draw the session's dose from a lot and waste the remainder with a witness, in one
+    transaction, through the controlled-substance ledger (which checks stock, lot and witness).
+
+    The dose must be what was ordered: the checked IV order, or the planned esketamine dose.
+    """
+    _require(actor, "session.record", session.clinic_id)
+    with transaction.atomic():
+        row = locked(session)
+        if row.status not in (SessionStatus.GATE_PASSED, SessionStatus.DOSING):
+            raise ValidationError({"status": ["The dose is drawn when the gate is passed."]})
+        if administrations_of(row):
+            raise ValidationError({"dose_mg": ["The dose for this session is already drawn."]})
+        expected: Decimal | None
+        if get_treatment(row.treatment).route == "iv":
+            order = latest_order(row)
+            if order is None or order.checked_by_id is None:
+                raise ValidationError(
+                    {"dose_mg": ["Draw the dose once the infusion order is checked."]}
+                )
+            expected = order.dose_mg
+        else:
+            expected = row.planned_dose_mg
+        given = _plain_number(dose_mg, "dose_mg")
+        if expected is not None and given != expected:
+            raise ValidationError({"dose_mg": [f"The ordered dose is {expected} mg."]})
+        return administration_record(
+            actor=actor,
+            clinic=row.clinic,
+            location=location,
+            lot=lot,
+            patient=row.patient,
+            dose_mg=given,
+            waste_mg=waste_mg,
+            witness=witness,
+            session_id=row.pk,
+            note=f"treatment session {row.pk}",
+        )
+
+
+def administrations_of(session: TreatmentSession) -> list[Any]:
+    """The ledger's administration entries for this session (reversals are separate entries)."""
+    from ketaclinic.controlled_substances.choices import EntryKind
+    from ketaclinic.controlled_substances.models import LedgerEntry
+
+    return list(
+        LedgerEntry.objects.filter(
+            treatment_session_id=session.pk, kind=EntryKind.ADMINISTER
+        ).order_by("id")
+    )
+
+
+def dose_drawn_blockers(session: TreatmentSession) -> list[str]:
+    """The dose has been drawn from the ledger before observation starts."""
+    if not administrations_of(session):
+        return ["Record the dose drawn from a lot (controlled-substance ledger)."]
+    return []
+
+
+GUARDS.setdefault(SessionStatus.OBSERVING, []).append(dose_drawn_blockers)
