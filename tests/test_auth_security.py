@@ -198,7 +198,8 @@ def test_unverified_staff_cannot_write_through_pages_or_api(world: World) -> Non
 
 def test_patients_are_not_forced_through_mfa(world: World) -> None:
     client = login(Client(), world.users["patient"], mfa=False)
-    assert client.get("/").status_code == 200
+    assert client.get("/")["Location"] == "/portal/"  # patients land on the portal
+    assert client.get("/portal/").status_code == 200
     assert client.get("/accounts/profile/").status_code == 200
     # The API lets the session through authentication; the role then decides (403, not 401).
     assert client.get("/api/v1/patients").status_code == 403

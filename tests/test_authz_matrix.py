@@ -38,6 +38,7 @@ from ketaclinic.audit.selectors import verify_audit_chain
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import EDITABLE_FIELDS
 from tests.conftest import ALL_PERSONAS, World
+from tests.measures import matrix_support as measures_matrix
 from tests.routes import api_operation_routes, api_operations, url_routes
 
 # --- Outcomes -------------------------------------------------------------------------------
@@ -70,6 +71,8 @@ TO_CHART = Out(302, "/patients/<id>/")  # the created or edited patient's chart
 REFUSED_TO_PROFILE = Out(302, "/accounts/profile/", ok=False)
 SIGNED_OUT = Out(302, "/accounts/login/")
 ANON_SIGN_OUT = Out(302, "/accounts/login/", ok=False)
+GONE = Out(410, ok=False)
+TO_PORTAL = Out(302, "/portal/")
 
 
 def scoped(own: Out, other: Out = NOT_FOUND, missing: Out = NOT_FOUND) -> dict[str, Out]:
@@ -127,6 +130,9 @@ class Rule:
     # patient_id / token_id / clinic_id, or in the body for registrations).
     target: str | None = None
     auth: tuple[str, ...] = ("session",)  # API rules also run with a Bearer token
+    # The object_type of the audit row when it is not the patient record itself (the row must
+    # still name the patient and clinic when the target is a patient's record).
+    audit_object: str | None = None
 
 
 def api_rule(**kwargs: Any) -> Rule:
@@ -143,11 +149,68 @@ _AUDIT_PAGE = personas(
     writers=FORBIDDEN, clinic_admin=OK, auditor=OK, patient=FORBIDDEN, anonymous=TO_LOGIN
 )
 
+# Measurement-based care and the portal (issue 7): clinicians (prescribers, nurses) read and act;
+# plans, clinic settings and outcomes are for prescribers and administrators; patients reach
+# only their own record through the portal and the API.
+TO_ALERTS = Out(302, "/measures/alerts/")
+REFUSED_TO_ALERTS = Out(302, "/measures/alerts/", ok=False)
+TO_MEASURES_PANEL = Out(302, "/patients/{patient_id}/#panel-measures")
+TO_PLAN = Out(302, "/measures/plans/{plan_id}/")
+TO_PLANS = Out(302, "/measures/plans/")
+TO_JOURNAL = Out(302, "/portal/journal/")
+TO_OPEN_QUESTIONNAIRE = Out(302, "/portal/questionnaires/{assignment_id}/", ok=False)
+
+
+def roles(
+    *,
+    clinicians: Outcome,
+    others: Outcome,
+    patient: Outcome,
+    anonymous: Outcome,
+    prescriber: Outcome | None = None,
+    clinic_admin: Outcome | None = None,
+) -> dict[str, Outcome]:
+    """Clinicians are prescriber, nurse and other_clinic_nurse; others are front desk, clinic
+    admin and auditor."""
+    return {
+        "prescriber": prescriber or clinicians,
+        "nurse": clinicians,
+        "other_clinic_nurse": clinicians,
+        "front_desk": others,
+        "clinic_admin": clinic_admin or others,
+        "auditor": others,
+        "patient": patient,
+        "anonymous": anonymous,
+    }
+
+
+def _clinician_page(outcome: Outcome, refused: Outcome = FORBIDDEN) -> dict[str, Outcome]:
+    return roles(clinicians=outcome, others=refused, patient=refused, anonymous=TO_LOGIN)
+
+
+def _configurer_page(outcome: Outcome) -> dict[str, Outcome]:
+    table = roles(clinicians=FORBIDDEN, others=FORBIDDEN, patient=FORBIDDEN, anonymous=TO_LOGIN)
+    return {**table, "prescriber": outcome, "clinic_admin": outcome}
+
+
+def _portal_page(outcome: Outcome) -> dict[str, Outcome]:
+    return roles(clinicians=FORBIDDEN, others=FORBIDDEN, patient=outcome, anonymous=TO_LOGIN)
+
+
+def _api_readers(own: Outcome, patient: Outcome, others: Outcome = FORBIDDEN) -> dict:
+    return roles(clinicians=own, others=others, patient=patient, anonymous=UNAUTHORIZED)
+
+
+_POST_ONLY = signed_in(NOT_ALLOWED)
+_POST_ONLY_SCOPED = signed_in(scoped(NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED))
+_NOWHERE = scoped(NOT_FOUND, NOT_FOUND, NOT_FOUND)
+_API_MEASURES = "ketaclinic_measures_api_"
+
 MATRIX: dict[str, dict[str, Rule]] = {
     # pages ---------------------------------------------------------------------------------
     "core:home": {
         "GET": Rule(
-            personas(writers=TO_PATIENT_LIST, auditor=TO_PATIENT_LIST, patient=OK,
+            personas(writers=TO_PATIENT_LIST, auditor=TO_PATIENT_LIST, patient=TO_PORTAL,
                      anonymous=TO_LOGIN)
         ),
     },
@@ -229,6 +292,160 @@ MATRIX: dict[str, dict[str, Rule]] = {
             audit="update", effect="patient_updated", body="patient_patch", target="patient",
         ),
     },
+    # measurement-based care: staff pages ----------------------------------------------------
+    "measures:alert_inbox": {"GET": Rule(_clinician_page(OK), audit="list")},
+    "measures:alert_detail": {
+        "GET": Rule(_clinician_page(scoped(OK)), audit="read", target="alert",
+                    audit_object="measures.safetyalert"),
+        "POST": Rule(_clinician_page(scoped(TO_ALERTS)), audit="update", target="alert",
+                     audit_object="measures.safetyalert", effect="alert_acknowledged",
+                     body="ack_form"),
+    },
+    "measures:duty": {
+        "GET": Rule(_POST_ONLY),
+        "POST": Rule(
+            {**_clinician_page(TO_ALERTS), "other_clinic_nurse": REFUSED_TO_ALERTS},
+            audit="create", audit_object="measures.ondutyshift", effect="duty_started",
+            body="duty_form",
+        ),
+    },
+    "measures:booster_resolve": {
+        "GET": Rule(_POST_ONLY_SCOPED, target="booster"),
+        "POST": Rule(
+            roles(prescriber=scoped(TO_MEASURES_PANEL), clinicians=scoped(FORBIDDEN),
+                  others=FORBIDDEN, patient=FORBIDDEN, anonymous=TO_LOGIN),
+            audit="update", target="booster", audit_object="measures.boosterrecommendation",
+            effect="booster_resolved", body="booster_form",
+        ),
+    },
+    "measures:enrol": {"GET": Rule(_clinician_page(scoped(OK)), audit="read", target="patient")},
+    "measures:enrolment_end": {
+        "GET": Rule(_POST_ONLY_SCOPED, target="enrolled_patient"),
+        "POST": Rule(_clinician_page(scoped(TO_MEASURES_PANEL)), audit="update",
+                     target="enrolled_patient", audit_object="measures.measurementenrolment",
+                     effect="enrolment_ended", body="end_form"),
+    },
+    "measures:assign": {"GET": Rule(_clinician_page(scoped(OK)), audit="read", target="patient")},
+    "measures:score_entry": {
+        "GET": Rule(_clinician_page(scoped(OK)), audit="read", target="patient"),
+    },
+    "measures:response_detail": {
+        "GET": Rule(_clinician_page(scoped(OK)), audit="read", target="patient_response",
+                    audit_object="measures.response"),
+    },
+    "measures:report": {
+        "GET": Rule(_clinician_page(scoped(OK)), audit="print", target="patient",
+                    audit_object="measures.report"),
+    },
+    "measures:scores_csv": {
+        "GET": Rule(_clinician_page(scoped(OK)), audit="export", target="patient",
+                    audit_object="measures.response"),
+    },
+    "measures:shared_journal": {
+        "GET": Rule(_clinician_page(scoped(OK)), audit="list", target="patient",
+                    audit_object="measures.journalentry"),
+    },
+    "measures:plan_list": {"GET": Rule(_configurer_page(OK))},
+    "measures:plan_detail": {"GET": Rule(_configurer_page(scoped(OK)), target="plan")},
+    "measures:plan_item_add": {
+        "GET": Rule(_POST_ONLY_SCOPED, target="plan"),
+        "POST": Rule(_configurer_page(scoped(TO_PLAN)), audit="create", target="plan",
+                     audit_object="measures.planitem", effect="plan_item_added",
+                     body="plan_item_form"),
+    },
+    "measures:plan_item_retire": {
+        "GET": Rule(_POST_ONLY_SCOPED, target="plan_item"),
+        "POST": Rule(_configurer_page(scoped(TO_PLAN)), audit="update", target="plan_item",
+                     audit_object="measures.planitem", effect="plan_item_retired"),
+    },
+    "measures:policy_update": {
+        "GET": Rule(_POST_ONLY_SCOPED, target="clinic"),
+        "POST": Rule(_configurer_page(scoped(TO_PLANS)), audit="update", target="clinic",
+                     audit_object="measures.clinicmeasurepolicy", effect="policy_updated",
+                     body="policy_form"),
+    },
+    "measures:outcomes": {"GET": Rule(_configurer_page(OK), audit="list")},
+    # the patient portal --------------------------------------------------------------------
+    "portal:home": {"GET": Rule(_portal_page(OK), audit="read", audit_object="portal")},
+    "portal:questionnaire": {
+        "GET": Rule(roles(clinicians=_NOWHERE, others=_NOWHERE, patient=scoped(OK),
+                          anonymous=_NOWHERE), target="assignment"),
+    },
+    "portal:questionnaire_done": {
+        "GET": Rule(roles(clinicians=_NOWHERE, others=_NOWHERE,
+                          patient=scoped(TO_OPEN_QUESTIONNAIRE), anonymous=_NOWHERE),
+                    target="assignment"),
+    },
+    # The one-time link is the credential: it opens its questionnaire for whoever holds it.
+    "portal:link_start": {"GET": Rule(everyone(scoped(OK, OK, GONE)), target="link")},
+    "portal:checkin": {"GET": Rule(_portal_page(OK), audit="read", audit_object="portal")},
+    "portal:journal": {"GET": Rule(_portal_page(OK), audit="read", audit_object="portal")},
+    "portal:journal_share": {
+        "GET": Rule(everyone(scoped(NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED)),
+                    target="journal_entry"),
+        "POST": Rule(_portal_page(scoped(TO_JOURNAL)), audit="update", target="journal_entry",
+                     audit_object="measures.journalentry", effect="journal_shared",
+                     body="share_form"),
+    },
+    "portal:progress": {"GET": Rule(_portal_page(OK), audit="read", audit_object="portal")},
+    "portal:progress_report": {
+        "GET": Rule(_portal_page(OK), audit="print", audit_object="measures.report"),
+    },
+    "portal:scores_csv": {
+        "GET": Rule(_portal_page(OK), audit="export", audit_object="measures.response"),
+    },
+    "portal:sessions": {"GET": Rule(_portal_page(OK), audit="read", audit_object="portal")},
+    "portal:aftercare": {"GET": Rule(_portal_page(OK))},
+    "portal:crisis": {"GET": Rule(everyone(OK))},
+    # measurement-based care: API -----------------------------------------------------------
+    _API_MEASURES + "list_assignments": {
+        "GET": api_rule(expect=_api_readers(OK, OK), audit="list"),
+    },
+    _API_MEASURES + "get_assignment": {
+        "GET": api_rule(expect=_api_readers(scoped(OK), scoped(OK)), audit="read",
+                        target="assignment", audit_object="measures.assignment"),
+    },
+    _API_MEASURES + "create_assignment": {
+        "POST": api_rule(expect=_api_readers(scoped(CREATED), FORBIDDEN), audit="create",
+                         target="patient", audit_object="measures.assignment",
+                         effect="assignment_created", body="assign_json"),
+    },
+    _API_MEASURES + "list_responses": {
+        "GET": api_rule(expect=_api_readers(OK, OK), audit="list"),
+    },
+    _API_MEASURES + "get_response": {
+        "GET": api_rule(expect=_api_readers(scoped(OK), scoped(OK)), audit="read",
+                        target="response", audit_object="measures.response"),
+    },
+    _API_MEASURES + "submit_response": {
+        "POST": api_rule(expect=_api_readers(scoped(CREATED), scoped(CREATED)), audit="create",
+                         target="assignment", audit_object="measures.response",
+                         effect="response_created", body="submit_json"),
+    },
+    _API_MEASURES + "patient_scores": {
+        "GET": api_rule(expect=_api_readers(scoped(OK), scoped(OK)), audit="read",
+                        target="patient", audit_object="measures.scores"),
+    },
+    _API_MEASURES + "list_checkins": {
+        "GET": api_rule(expect=_api_readers(OK, OK), audit="list"),
+    },
+    _API_MEASURES + "create_checkin": {
+        "POST": api_rule(expect=_api_readers(FORBIDDEN, CREATED), audit="create",
+                         audit_object="measures.checkin", effect="checkin_created",
+                         body="checkin_json"),
+    },
+    _API_MEASURES + "list_alerts": {
+        "GET": api_rule(expect=_api_readers(OK, FORBIDDEN), audit="list"),
+    },
+    _API_MEASURES + "get_alert": {
+        "GET": api_rule(expect=_api_readers(scoped(OK), FORBIDDEN), audit="read", target="alert",
+                        audit_object="measures.safetyalert"),
+    },
+    _API_MEASURES + "acknowledge_alert": {
+        "POST": api_rule(expect=_api_readers(scoped(OK), FORBIDDEN), audit="update",
+                         target="alert", audit_object="measures.safetyalert",
+                         effect="alert_acknowledged", body="ack_json"),
+    },
 }  # fmt: skip
 
 # Patient-data routes: a success must leave a row naming the patient and its clinic.
@@ -283,7 +500,7 @@ class Undeclared:
 
 
 def scopes_of(rule: Rule) -> tuple[str, ...]:
-    if rule.target in {"patient", "token", "clinic"}:
+    if rule.target is not None:
         return ("own", "other", "missing")
     return ("-",)
 
@@ -333,6 +550,7 @@ class Ctx:
     token_id: int | None = None
     clinic: Clinic | None = None
     clinic_id: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # other path parameters
 
 
 def home_clinic(world: World, persona: str) -> Clinic:
@@ -382,6 +600,8 @@ def prepare(case: Case, world: World, client_for: Callable[..., Client]) -> Ctx:
         if case.scope != "missing":
             ctx.clinic = (home_clinic if case.scope == "own" else other_clinic)(world, persona)
         ctx.clinic_id = ctx.clinic.pk if ctx.clinic else _missing_id(Clinic)
+    elif rule.target in measures_matrix.TARGETS:
+        measures_matrix.fill(rule.target, case.scope, persona, world, ctx)
     return ctx
 
 
@@ -425,12 +645,19 @@ BODIES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "patient_edit_form": _patient_edit_form,
     "patient_json": _patient_json,
     "patient_patch": lambda ctx: {"phone": NEW_PHONE},
+    **measures_matrix.bodies(),
 }
 
 
 def send(case: Case, ctx: Ctx) -> Any:
     rule = MATRIX[case.endpoint.key][case.method]
-    values = {"patient_id": ctx.patient_id, "token_id": ctx.token_id, "clinic_id": ctx.clinic_id}
+    values = {
+        "patient_id": ctx.patient_id,
+        "token_id": ctx.token_id,
+        "clinic_id": ctx.clinic_id,
+        **measures_matrix.FIXED_VALUES,
+        **ctx.values,
+    }
     missing = set(case.endpoint.params) - {k for k, v in values.items() if v is not None}
     assert not missing, f"the matrix does not know how to fill {missing} in {case.endpoint.key}"
     path = case.endpoint.path_of(**{p: values[p] for p in case.endpoint.params})
@@ -454,6 +681,7 @@ def state() -> dict[str, Any]:
             Patient.objects.values_list("pk", "clinic_id", "last_name", "phone", "mrn")
         ),
         "tokens": sorted(ApiToken.objects.values_list("pk", "user_id", "revoked_at")),
+        "measures": measures_matrix.state(),
     }
 
 
@@ -498,6 +726,7 @@ EFFECTS = {
     "token_created": _effect_token_created,
     "token_revoked": _effect_token_revoked,
     "signed_out": _effect_signed_out,
+    **measures_matrix.effects(),
 }
 
 
@@ -517,6 +746,9 @@ def check_location(expected: Out, path: str, response: Any, ctx: Ctx) -> None:
     elif expected.location == TO_CHART.location:
         patient = ctx.patient or Patient.objects.get(last_name=NEW_LAST_NAME)
         assert location == f"/patients/{patient.pk}/"
+    elif "{" in expected.location:  # e.g. "/measures/plans/{plan_id}/"
+        ids = {"patient_id": ctx.patient_id, "clinic_id": ctx.clinic_id, **ctx.values}
+        assert location == expected.location.format(**ids)
     else:
         assert location == expected.location
 
@@ -539,6 +771,11 @@ def check_audit(
     assert started <= event.occurred_at <= timezone.now()
     assert event.object_type
     assert event.entry_hash and event.prev_hash
+    if rule.audit_object is not None:
+        assert event.object_type == rule.audit_object
+        if ctx.patient is not None:
+            assert (event.patient_id, event.clinic_id) == (ctx.patient.pk, ctx.patient.clinic_id)
+        return
     if rule.audit in PATIENT_AUDIT_ACTIONS:
         patient = ctx.patient or Patient.objects.get(last_name=NEW_LAST_NAME)
         assert event.patient_id == patient.pk

@@ -20,6 +20,12 @@ def clinic_context(request: HttpRequest) -> dict[str, object]:
             nav.append(("courses:board", "Day board"))
         if access.has_permission(user, "course.view"):
             nav.append(("courses:list", "Courses"))
+        if access.has_permission(user, "measures.view"):
+            nav.append(("measures:alert_inbox", "Alerts"))
+        if access.has_permission(user, "outcomes.view"):
+            nav.append(("measures:outcomes", "Outcomes"))
+        if access.has_permission(user, "measures.configure"):
+            nav.append(("measures:plan_list", "Measurement plans"))
         if access.has_permission(user, "cs.view"):
             nav.append(("controlled_substances:index", "Controlled substances"))
         if access.has_permission(user, "clinic.configure"):

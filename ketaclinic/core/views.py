@@ -17,6 +17,8 @@ def home(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("patients:list"))
     if access.has_permission(request.user, "audit.view"):
         return HttpResponseRedirect(reverse("audit:report"))
+    if access.has_permission(request.user, "portal.own"):
+        return HttpResponseRedirect(reverse("portal:home"))
     return render(request, "core/home.html", {})
 
 

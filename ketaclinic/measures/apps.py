@@ -11,9 +11,10 @@ class MeasuresConfig(AppConfig):
 
     def ready(self) -> None:
         from ketaclinic.core import periodic
-        from ketaclinic.measures import tasks
+        from ketaclinic.measures import chart_panel, tasks
 
         periodic.register(
             tasks.measurement_tick,
             every=timedelta(seconds=settings.KETACLINIC_MEASURES_TICK_SECONDS),
         )
+        chart_panel.register()

@@ -1,0 +1,120 @@
+"""The "Measures and outcomes" panel of the patient chart, and the views shared by the printable
+progress report: trajectories with charts, course status, booster recommendation, late-responder
+label, alerts, open questionnaires, check-ins and shared journal entries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from ketaclinic.accounts import access
+from ketaclinic.core import clock
+from ketaclinic.measures import charts, selectors
+from ketaclinic.measures.choices import Respondent
+from ketaclinic.measures.selectors import PatientOutcomes
+from ketaclinic.patients import chart
+from ketaclinic.patients.models import Patient
+
+MOOD_DAYS = 30
+# The C-SSRS screener is a risk screen, not a score to trend.
+NOT_CHARTED = frozenset({"cssrs_screener"})
+
+
+def trajectory_views(
+    outcomes: PatientOutcomes, today: date, *, compact: bool = False
+) -> list[dict[str, Any]]:
+    """One entry per instrument: the trajectory, its chart and the rows of its table."""
+    width, height = (
+        (charts.COMPACT_WIDTH, charts.COMPACT_HEIGHT) if compact else (charts.WIDTH, charts.HEIGHT)
+    )
+    views = []
+    for index, item in enumerate(outcomes.trajectories):
+        views.append(
+            {
+                "trajectory": item,
+                "chart": None
+                if item.instrument in NOT_CHARTED
+                else charts.trajectory_chart(
+                    item,
+                    outcomes.timeline,
+                    today=today,
+                    chart_id=f"chart-{item.instrument}-{index}",
+                    width=width,
+                    height=height,
+                ),
+                "recent": list(reversed(item.points[-8:])),
+            }
+        )
+    return views
+
+
+def mood_chart(checkins: list[Any], tz: Any, today: date) -> charts.LineChart | None:
+    if not checkins:
+        return None
+    points = sorted(
+        (
+            c.recorded_at.astimezone(tz).date(),
+            c.mood_0_to_10,
+            f"{c.recorded_at.astimezone(tz):%Y-%m-%d}: mood {c.mood_0_to_10}/10",
+            c.urgent,
+        )
+        for c in checkins
+    )
+    return charts.line_chart(
+        chart_id="chart-mood",
+        title=f"Mood check-ins, last {MOOD_DAYS} days",
+        description=f"{len(points)} check-ins; 0 is the worst mood, 10 the best.",
+        series=charts.Series(points, 0, 10),
+        start=today - timedelta(days=MOOD_DAYS),
+        end=today + timedelta(days=1),
+    )
+
+
+def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
+    if not access.has_permission(user, "measures.view", patient.clinic_id):
+        return None
+    now = clock.now()
+    since = now - timedelta(days=MOOD_DAYS)
+    present = selectors.presence(patient.pk, checkins_since=since)
+    outcomes = selectors.patient_outcomes(patient, present=present)
+    today = now.astimezone(outcomes.tz).date()
+    recent_checkins = list(selectors.checkins(patient.pk, since=since)) if present.checkins else []
+    open_items = list(selectors.open_assignments(patient.pk)) if present.assignments else []
+    boosters = (
+        list(selectors.booster_recommendations(user).filter(patient_id=patient.pk)[:3])
+        if present.boosters
+        else []
+    )
+    timeline = outcomes.timeline
+    return {
+        "outcomes": outcomes,
+        "primary": outcomes.primary,
+        "trajectories": trajectory_views(outcomes, today),
+        "timeline": timeline,
+        "phase_today": timeline.phase_on(today) if timeline else None,
+        "sessions_given": timeline.sessions_before(today + timedelta(days=1)) if timeline else 0,
+        "alerts": selectors.patient_alerts(patient.pk) if present.alerts else [],
+        "boosters": boosters,
+        "patient_assignments": [a for a in open_items if a.respondent == Respondent.PATIENT],
+        "clinician_assignments": [a for a in open_items if a.respondent == Respondent.CLINICIAN],
+        "checkins": recent_checkins[:5],
+        "mood_chart": mood_chart(recent_checkins, outcomes.tz, today),
+        "journal": list(selectors.shared_journal(patient.pk)[:5]) if present.journal else [],
+        "can_manage": access.has_permission(user, "measures.manage", patient.clinic_id),
+        "can_acknowledge": access.has_permission(user, "alerts.acknowledge", patient.clinic_id),
+        "can_resolve_booster": access.has_permission(user, "booster.resolve", patient.clinic_id),
+        "patient": patient,
+    }
+
+
+def register() -> None:
+    chart.register(
+        chart.Panel(
+            key="measures",
+            title="Measures and outcomes",
+            template="measures/chart_panel.html",
+            context=panel_context,
+            order=50,
+        )
+    )

@@ -1,0 +1,586 @@
+"""Staff pages of measurement-based care: alert inbox, score entry, enrolment, reports, plans
+and the clinic outcome summary. Thin: parse, access check, service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from ketaclinic.accounts import access
+from ketaclinic.accounts.choices import Role
+from ketaclinic.accounts.models import User
+from ketaclinic.audit.choices import Action
+from ketaclinic.audit.services import record_event
+from ketaclinic.clinical import INSTRUMENTS
+from ketaclinic.core import clock
+from ketaclinic.core.http import AuthenticatedRequest
+from ketaclinic.core.validation import add_service_errors
+from ketaclinic.measures import forms, questionnaire, reports, selectors, services
+from ketaclinic.measures.choices import ResponseSource
+from ketaclinic.measures.models import Assignment, MeasurementPlan
+from ketaclinic.patients.models import Patient
+
+PAGE_SIZE = 25
+
+
+def _read(request: AuthenticatedRequest, patient: Patient, detail: str) -> None:
+    record_event(
+        action=Action.READ,
+        user=request.user,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+        obj=patient,
+        detail=detail,
+    )
+
+
+def _chart(patient_id: int) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("patients:chart", args=[patient_id]) + "#panel-measures")
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+
+@login_required
+def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
+    access.require(request.user, "measures.view")
+    clinics = access.clinics_for(request.user, "measures.view")
+    form = forms.AlertFilterForm(request.GET or None, clinics=clinics)
+    query = selectors.AlertFilter()
+    if form.is_valid():
+        query = selectors.AlertFilter(
+            status=form.cleaned_data["status"] or "open",
+            mine=form.cleaned_data["mine"],
+            clinic_id=form.cleaned_data["clinic"],
+        )
+    page = Paginator(selectors.alert_inbox(request.user, query), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    record_event(
+        action=Action.LIST,
+        user=request.user,
+        object_type="measures.safetyalert",
+        detail=f"alert inbox page {page.number}; status={query.status} mine={query.mine}",
+    )
+    now = clock.now()
+    duty = [
+        (clinic, selectors.on_duty_shift(request.user, clinic.pk, now))
+        for clinic in access.clinics_for(request.user, "alerts.acknowledge")
+    ]
+    return render(
+        request,
+        "measures/alert_inbox.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query,
+            "now": now,
+            "counts": selectors.alert_counts(request.user),
+            "duty": duty,
+            "boosters": list(selectors.booster_recommendations(request.user)[:10]),
+            "can_resolve_booster": access.has_permission(request.user, "booster.resolve"),
+        },
+    )
+
+
+@login_required
+def alert_detail(request: AuthenticatedRequest, alert_id: int) -> HttpResponse:
+    alert = selectors.alert_for(request.user, alert_id)
+    can_ack = access.has_permission(request.user, "alerts.acknowledge", alert.clinic_id)
+    form = forms.AlertAcknowledgeForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if not can_ack:
+            access.require(request.user, "alerts.acknowledge", alert.clinic_id)
+        if form.is_valid():
+            try:
+                services.alert_acknowledge(
+                    actor=request.user,
+                    alert=alert,
+                    action=form.cleaned_data["action"],
+                    note=form.cleaned_data["note"],
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, "Alert acknowledged.")
+                return HttpResponseRedirect(reverse("measures:alert_inbox"))
+        status = 400
+    else:
+        record_event(
+            action=Action.READ,
+            user=request.user,
+            clinic_id=alert.clinic_id,
+            patient_id=alert.patient_id,
+            obj=alert,
+            detail="alert",
+        )
+    journal = alert.journal_entry if alert.journal_entry_id else None
+    return render(
+        request,
+        "measures/alert_detail.html",
+        {
+            "alert": alert,
+            "form": form,
+            "can_ack": can_ack,
+            "now": clock.now(),
+            "journal": journal,
+            "definition": INSTRUMENTS.get(alert.response.instrument) if alert.response else None,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def duty(request: AuthenticatedRequest) -> HttpResponse:
+    access.require(request.user, "alerts.acknowledge")
+    clinics = access.clinics_for(request.user, "alerts.acknowledge")
+    form = forms.DutyForm(request.POST, clinics=clinics)
+    if not form.is_valid():
+        messages.error(request, "Choose a clinic and 1 to 24 hours.")
+        return HttpResponseRedirect(reverse("measures:alert_inbox"))
+    clinic = access.require_clinic(request.user, "alerts.acknowledge", form.cleaned_data["clinic"])
+    try:
+        if form.cleaned_data["end"]:
+            services.duty_end(actor=request.user, clinic=clinic)
+            messages.success(request, f"You are off duty for alerts at {clinic.name}.")
+        else:
+            shift = services.duty_start(
+                actor=request.user, clinic=clinic, hours=form.cleaned_data["hours"] or 12
+            )
+            messages.success(
+                request,
+                f"You are on duty for alerts at {clinic.name} until {shift.ends_at:%H:%M} UTC.",
+            )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return HttpResponseRedirect(reverse("measures:alert_inbox"))
+
+
+@login_required
+@require_POST
+def booster_resolve(request: AuthenticatedRequest, recommendation_id: int) -> HttpResponse:
+    recommendation = selectors.booster_for(request.user, recommendation_id)
+    access.require(request.user, "booster.resolve", recommendation.clinic_id)
+    form = forms.BoosterResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.booster_resolve(
+                actor=request.user,
+                recommendation=recommendation,
+                resolution=form.cleaned_data["resolution"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Booster recommendation recorded.")
+    else:
+        messages.error(request, "Choose what was decided.")
+    return _chart(recommendation.patient_id)
+
+
+# --- Per patient -----------------------------------------------------------------------------
+
+
+def _prescribers(clinic_id: int):  # type: ignore[no-untyped-def]
+    return User.objects.filter(
+        memberships__clinic_id=clinic_id,
+        memberships__role=Role.PRESCRIBER,
+        memberships__is_active=True,
+        is_active=True,
+    ).order_by("last_name", "first_name")
+
+
+@login_required
+def enrol(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "measures.manage")
+    plans = selectors.plans_for(request.user, "measures.manage").filter(
+        clinic_id=patient.clinic_id, is_active=True
+    )
+    default_plan = plans.filter(is_default=True).first()
+    form = forms.EnrolForm(
+        request.POST or None,
+        plans=plans,
+        prescribers=_prescribers(patient.clinic_id),
+        initial={"plan": default_plan, "first_session_on": clock.today_in(patient.clinic.timezone)},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.enrolment_start(
+                actor=request.user,
+                patient=patient,
+                plan=data["plan"],
+                protocol=data["protocol"],
+                first_session_on=data["first_session_on"],
+                prescriber=data["prescriber"],
+                plan_weeks=data["plan_weeks"],
+                notify_by_email=data["notify_by_email"],
+                notify_by_sms=data["notify_by_sms"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Measurement plan started.")
+            return _chart(patient.pk)
+    if request.method != "POST":
+        _read(request, patient, "measurement plan form")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "measures/enrol.html",
+        {"patient": patient, "form": form, "has_plans": plans.exists()},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def enrolment_end(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "measures.manage")
+    enrolment = selectors.active_enrolment(patient.pk)
+    if enrolment is None:
+        raise Http404
+    form = forms.EnrolmentEndForm(request.POST)
+    if form.is_valid():
+        try:
+            services.enrolment_end(
+                actor=request.user, enrolment=enrolment, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Measurement plan ended.")
+    else:
+        messages.error(request, "Say why measuring stops.")
+    return _chart(patient.pk)
+
+
+@login_required
+def assign(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "measures.manage")
+    form = forms.AssignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.assignment_create(
+                actor=request.user,
+                patient=patient,
+                instrument=form.cleaned_data["instrument"],
+                open_hours=form.cleaned_data["open_hours"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Questionnaire sent.")
+            return _chart(patient.pk)
+    if request.method != "POST":
+        _read(request, patient, "send a questionnaire form")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "measures/assign.html", {"patient": patient, "form": form}, status=status
+    )
+
+
+@login_required
+def score_entry(request: AuthenticatedRequest, patient_id: int, instrument: str) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "measures.manage")
+    if instrument not in questionnaire.PLAN_INSTRUMENTS:
+        raise Http404
+    assignment: Assignment | None = None
+    assignment_id = request.GET.get("assignment") or request.POST.get("assignment")
+    if assignment_id:
+        assignment = (
+            selectors.open_assignments(patient.pk)
+            .filter(pk=assignment_id if str(assignment_id).isdigit() else 0, instrument=instrument)
+            .first()
+        )
+        if assignment is None:
+            raise Http404
+    definition = INSTRUMENTS[instrument]
+    form = forms.ScoreEntryForm(request.POST or None, instrument=definition)
+    if request.method == "POST" and form.is_valid():
+        try:
+            response = services.response_submit(
+                actor=request.user,
+                answers=form.answers(),
+                source=ResponseSource.CLINIC,
+                assignment=assignment,
+                patient=None if assignment else patient,
+                instrument=None if assignment else instrument,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"{definition.title} saved: total {response.total}"
+                + (f" ({response.severity})" if response.severity else "")
+                + ".",
+            )
+            return _chart(patient.pk)
+    if request.method != "POST":
+        _read(request, patient, f"{definition.title} entry form")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "measures/score_entry.html",
+        {"patient": patient, "form": form, "definition": definition, "assignment": assignment},
+        status=status,
+    )
+
+
+@login_required
+def response_detail(
+    request: AuthenticatedRequest, patient_id: int, response_id: int
+) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "measures.view")
+    response = selectors.responses_for(patient.pk).filter(pk=response_id).first()
+    if response is None:
+        raise Http404
+    record_event(
+        action=Action.READ,
+        user=request.user,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+        obj=response,
+        detail="questionnaire answers",
+    )
+    definition = INSTRUMENTS[response.instrument]
+    rows = [
+        {
+            "number": number,
+            "item": item,
+            "value": response.answers.get(item.id),
+            "label": next(
+                (o.label for o in item.options if o.value == response.answers.get(item.id)), None
+            ),
+        }
+        for number, item in enumerate(definition.items, start=1)
+    ]
+    return render(
+        request,
+        "measures/response_detail.html",
+        {"patient": patient, "response": response, "definition": definition, "rows": rows},
+    )
+
+
+@login_required
+def report(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "measures.view")
+    audience = request.GET.get("for", reports.CLINICIAN)
+    if audience not in (reports.CLINICIAN, reports.PATIENT):
+        audience = reports.CLINICIAN
+    record_event(
+        action=Action.PRINT,
+        user=request.user,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+        object_type="measures.report",
+        object_id=patient.pk,
+        detail=f"progress report for the {audience}",
+    )
+    context = reports.progress_report(patient, audience=audience)
+    back_url = reverse("patients:chart", args=[patient.pk]) + "#panel-measures"
+    return render(request, "measures/report.html", {**context, "back_url": back_url})
+
+
+@login_required
+def scores_csv(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "measures.view")
+    record_event(
+        action=Action.EXPORT,
+        user=request.user,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+        object_type="measures.response",
+        detail="scores CSV",
+    )
+    response = HttpResponse(reports.scores_csv(patient), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="scores-{patient.mrn}.csv"'
+    return response
+
+
+@login_required
+def shared_journal(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
+    patient = access.get_patient(request.user, patient_id, "measures.view")
+    page = Paginator(selectors.shared_journal(patient.pk), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    record_event(
+        action=Action.LIST,
+        user=request.user,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+        object_type="measures.journalentry",
+        detail=f"shared journal page {page.number}",
+    )
+    return render(request, "measures/shared_journal.html", {"patient": patient, "page": page})
+
+
+# --- Plans, policy, outcomes ------------------------------------------------------------------
+
+
+@login_required
+def plan_list(request: AuthenticatedRequest) -> HttpResponse:
+    access.require(request.user, "measures.configure")
+    clinics = list(access.clinics_for(request.user, "measures.configure"))
+    create_form = forms.PlanCreateForm(request.POST or None, clinics=clinics)
+    if request.method == "POST" and create_form.is_valid():
+        data = create_form.cleaned_data
+        clinic = access.require_clinic(request.user, "measures.configure", data["clinic"])
+        try:
+            if data["starter"]:
+                plan = services.plan_create_starter(
+                    actor=request.user, clinic=clinic, name=data["name"], ptsd=data["ptsd"]
+                )
+            else:
+                plan = services.plan_create(actor=request.user, clinic=clinic, name=data["name"])
+        except ValidationError as exc:
+            add_service_errors(create_form, exc)
+        else:
+            return HttpResponseRedirect(reverse("measures:plan_detail", args=[plan.pk]))
+    policies = selectors.policies_for([c.pk for c in clinics])
+    policy_forms = [
+        (clinic, forms.PolicyForm(instance=policies[clinic.pk], prefix=f"c{clinic.pk}"))
+        for clinic in clinics
+    ]
+    return render(
+        request,
+        "measures/plan_list.html",
+        {
+            "plans": selectors.plans_for(request.user),
+            "create_form": create_form,
+            "policy_forms": policy_forms,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+def plan_detail(request: AuthenticatedRequest, plan_id: int) -> HttpResponse:
+    plan = selectors.plan_for(request.user, plan_id)
+    form = _plan_form(plan, request.POST or None)
+    item_form = forms.PlanItemForm()
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.plan_update(actor=request.user, plan=plan, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Plan saved.")
+            return HttpResponseRedirect(reverse("measures:plan_detail", args=[plan.pk]))
+    return render(
+        request,
+        "measures/plan_detail.html",
+        {"plan": plan, "form": form, "item_form": item_form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _plan_form(plan: MeasurementPlan, data: Any = None) -> forms.PlanForm:
+    initial = {
+        "name": plan.name,
+        "description": plan.description,
+        "is_default": plan.is_default,
+        "is_active": plan.is_active,
+    }
+    return forms.PlanForm(data, initial=initial)
+
+
+@login_required
+@require_POST
+def plan_item_add(request: AuthenticatedRequest, plan_id: int) -> HttpResponse:
+    plan = selectors.plan_for(request.user, plan_id)
+    item_form = forms.PlanItemForm(request.POST)
+    if item_form.is_valid():
+        try:
+            services.plan_item_add(actor=request.user, plan=plan, **item_form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(item_form, exc)
+        else:
+            messages.success(request, "Questionnaire added to the plan.")
+            return HttpResponseRedirect(reverse("measures:plan_detail", args=[plan.pk]))
+    return render(
+        request,
+        "measures/plan_detail.html",
+        {"plan": plan, "form": _plan_form(plan), "item_form": item_form},
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+def plan_item_retire(request: AuthenticatedRequest, plan_id: int, item_id: int) -> HttpResponse:
+    plan = selectors.plan_for(request.user, plan_id)
+    item = plan.items.filter(pk=item_id).first()
+    if item is None:
+        raise Http404
+    services.plan_item_retire(actor=request.user, item=item)
+    messages.success(request, "The questionnaire will no longer be scheduled.")
+    return HttpResponseRedirect(reverse("measures:plan_detail", args=[plan.pk]))
+
+
+@login_required
+@require_POST
+def policy_update(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
+    access.require(request.user, "measures.configure")
+    clinic = access.require_clinic(request.user, "measures.configure", clinic_id)
+    form = forms.PolicyForm(
+        request.POST, instance=selectors.policy_for(clinic.pk), prefix=f"c{clinic.pk}"
+    )
+    if form.is_valid():
+        try:
+            services.policy_update(actor=request.user, clinic=clinic, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Settings of {clinic.name} saved.")
+    else:
+        problems = "; ".join(
+            f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items()
+        )
+        messages.error(request, f"Check the values: {problems}")
+    return HttpResponseRedirect(reverse("measures:plan_list"))
+
+
+@login_required
+def outcomes(request: AuthenticatedRequest) -> HttpResponse:
+    access.require(request.user, "outcomes.view")
+    clinics = list(access.clinics_for(request.user, "outcomes.view"))
+    chosen = clinics[0]
+    wanted = request.GET.get("clinic")
+    if wanted:
+        chosen = access.require_clinic(
+            request.user, "outcomes.view", int(wanted) if wanted.isdigit() else 0
+        )
+    summary = selectors.outcome_summary(chosen.pk, today=clock.today_in(chosen.timezone))
+    record_event(
+        action=Action.LIST,
+        user=request.user,
+        clinic_id=chosen.pk,
+        object_type="measures.outcomes",
+        detail="clinic outcome summary (aggregates)",
+    )
+    return render(
+        request,
+        "measures/outcomes.html",
+        {
+            "clinics": clinics,
+            "clinic": chosen,
+            "summary": summary,
+            "status_rows": [
+                (selectors.STATUS_LABELS[key], count)
+                for key, count in summary.status_counts.items()
+            ],
+        },
+    )

@@ -1,0 +1,371 @@
+"""Staff pages: the chart panel with trajectories, the alert inbox, score entry, enrolment,
+plans, the outcome summary, the progress report and the score export."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.measures import services
+from ketaclinic.measures.models import (
+    Assignment,
+    BoosterRecommendation,
+    MeasurementEnrolment,
+    MeasurementPlan,
+    Response,
+    SafetyAlert,
+)
+from ketaclinic.measures.timeline import build_timeline
+from tests.measures import factories
+from tests.measures.conftest import MONDAY
+
+pytestmark = pytest.mark.django_db
+
+
+def weekly_scores(world, count: int, *, start_days: int = -3):
+    nurse = world.users["nurse"]
+    now = services.clock.now()
+    for k in range(count):
+        factories.clinic_score(
+            nurse,
+            world.patient_a,
+            "phq9",
+            factories.phq9(max(2, 20 - k)),
+            at=now + timedelta(days=start_days + 7 * k),
+        )
+
+
+def chart_queries(client, patient_id) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(reverse("patients:chart", args=[patient_id])).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_chart_panel_draws_trajectories_with_bands_baseline_sessions_and_status(
+    world, enrolled, clock, client_for
+):
+    weekly_scores(world, 4)
+    clock.shift(timedelta(days=25))
+    page = (
+        client_for("prescriber")
+        .get(reverse("patients:chart", args=[world.patient_a.pk]))
+        .content.decode()
+    )
+    assert 'data-testid="measures-panel"' in page
+    assert page.count("<svg") == 1  # PHQ-9 (C-SSRS is not trended; no check-ins)
+    assert "moderately severe" in page and "Baseline 20" in page  # bands and baseline
+    assert "Session 1 (2026-06-01): IV 0.5 mg/kg" in page  # session markers: dose and route
+    assert 'data-testid="status-phq9"' in page
+    assert "Partial response" in page or "Response" in page
+    assert "Induction" in page  # phase strip
+
+
+def test_chart_query_count_does_not_grow_with_scores(world, enrolled, clock, client_for):
+    nurse = client_for("nurse")
+    weekly_scores(world, 3)
+    few = chart_queries(nurse, world.patient_a.pk)
+    weekly_scores(world, 60, start_days=30)
+    many = chart_queries(nurse, world.patient_a.pk)
+    assert many == few
+
+
+def test_front_desk_does_not_see_the_measures_panel(world, enrolled, client_for):
+    page = client_for("front_desk").get(reverse("patients:chart", args=[world.patient_a.pk]))
+    assert page.status_code == 200 and b"measures-panel" not in page.content
+
+
+def test_booster_recommendation_and_late_responder_on_the_chart(world, clock, client_for):
+    prescriber = world.users["prescriber"]
+    plan = factories.plan_with(prescriber, world.clinic_a, factories.WEEKLY_PHQ9)
+    factories.enrol(
+        prescriber,
+        world.patient_a,
+        plan,
+        first_session_on=MONDAY,
+        protocol="esketamine_trd",
+        plan_weeks=12,
+        prescriber=prescriber,
+    )
+    sessions = build_timeline("esketamine_trd", MONDAY, weeks=12).sessions
+    now = services.clock.now()
+
+    def phq(day, total):
+        factories.clinic_score(
+            world.users["nurse"], world.patient_a, "phq9", factories.phq9(total),
+            at=now + timedelta(days=(day - MONDAY).days, hours=1),
+        )  # fmt: skip
+
+    phq(MONDAY - timedelta(days=2), 20)
+    phq(sessions[4].on, 18)
+    phq(sessions[8].on, 9)  # first response after 8 sessions: late responder
+    phq(sessions[8].on + timedelta(days=21), 12)
+    phq(sessions[8].on + timedelta(days=28), 13)  # relapse
+    clock.move_to(now + timedelta(days=70))
+    page = (
+        client_for("prescriber")
+        .get(reverse("patients:chart", args=[world.patient_a.pk]))
+        .content.decode()
+    )
+    assert 'data-testid="late-phq9"' in page and "after 8 sessions" in page
+    assert 'data-testid="booster-recommendation"' in page
+    rec = BoosterRecommendation.objects.get()
+    resolved = client_for("prescriber").post(
+        reverse("measures:booster_resolve", args=[rec.pk]), {"resolution": "booster_planned"}
+    )
+    assert resolved.status_code == 302
+    rec.refresh_from_db()
+    assert rec.resolution == "booster_planned" and rec.resolved_by == world.users["prescriber"]
+
+
+def make_alerts(world, count: int):
+    now = services.clock.now()
+    for index in range(count):
+        services.alert_raise(
+            world.patient_a if index % 2 else world.patient_a2,
+            kind="urgent_checkin",
+            priority="same_day" if index % 3 else "immediate",
+            summary=f"alert {index}",
+            now=now - timedelta(minutes=index),
+        )
+
+
+def test_alert_inbox_orders_by_priority_then_waiting_time_with_fixed_queries(
+    world, enrolled, clock, client_for
+):
+    nurse = client_for("nurse")
+    make_alerts(world, 4)
+    with CaptureQueriesContext(connection) as few:
+        first = nurse.get(reverse("measures:alert_inbox"))
+    make_alerts(world, 20)
+    with CaptureQueriesContext(connection) as many:
+        nurse.get(reverse("measures:alert_inbox"))
+    assert len(many.captured_queries) == len(few.captured_queries)
+    rows = re.findall(r'class="kc-alert-row-(\w+)"', first.content.decode())
+    assert rows == ["immediate", "immediate", "same_day", "same_day"]
+    assert 'data-testid="count-immediate">2<' in first.content.decode()
+
+
+def test_acknowledge_from_the_alert_page(world, enrolled, clock, client_for):
+    make_alerts(world, 1)
+    alert = SafetyAlert.objects.get()
+    nurse = client_for("nurse")
+    page = nurse.get(reverse("measures:alert_detail", args=[alert.pk])).content.decode()
+    assert 'data-testid="alert-waiting"' in page and world.patient_a2.phone in page
+    missing = nurse.post(reverse("measures:alert_detail", args=[alert.pk]), {"action": "other"})
+    assert missing.status_code == 400
+    assert SafetyAlert.objects.get().acknowledged_at is None
+    clock.shift(timedelta(minutes=12))  # (the idle timeout is 15 minutes)
+    done = nurse.post(
+        reverse("measures:alert_detail", args=[alert.pk]),
+        {"action": "emergency_referral", "note": "Sent to ED with partner"},
+    )
+    assert done.status_code == 302
+    alert.refresh_from_db()
+    assert (alert.action, alert.acknowledged_by) == ("emergency_referral", world.users["nurse"])
+    page = nurse.get(reverse("measures:alert_detail", args=[alert.pk])).content.decode()
+    assert 'data-testid="alert-acknowledged"' in page and "12\xa0minutes" in page
+
+
+def test_duty_toggle(world, client_for):
+    nurse = client_for("nurse")
+    nurse.post(reverse("measures:duty"), {"clinic": world.clinic_a.pk, "hours": 6})
+    page = nurse.get(reverse("measures:alert_inbox")).content.decode()
+    assert "on duty</strong>" in page
+    nurse.post(reverse("measures:duty"), {"clinic": world.clinic_a.pk, "end": "on"})
+    assert "Go on duty" in nurse.get(reverse("measures:alert_inbox")).content.decode()
+
+
+def test_clinician_score_entry_for_a_licensed_scale(world, enrolled, client_for):
+    prescriber = client_for("prescriber")
+    url = reverse("measures:score_entry", args=[world.patient_a.pk, "madrs"])
+    page = prescriber.get(url).content.decode()
+    assert "licensed" in page and "Item 10" in page
+    bad = prescriber.post(url, {f"q{i}": 2 for i in range(1, 10)})  # item 10 missing
+    assert bad.status_code == 400 and Response.objects.count() == 0
+    ok = prescriber.post(url, {f"q{i}": 2 for i in range(1, 11)})
+    assert ok.status_code == 302
+    response = Response.objects.get()
+    assert (response.instrument, response.total, response.source) == ("madrs", 20, "clinic")
+
+
+def test_cssrs_entry_skips_questions_not_asked(world, enrolled, client_for):
+    url = reverse("measures:score_entry", args=[world.patient_a.pk, "cssrs_screener"])
+    client_for("nurse").post(url, {"q1": "1", "q2": "0", "q6": "0"})
+    assert Response.objects.get().severity == "low"
+    assert SafetyAlert.objects.get().cssrs_risk == "low"
+
+
+def test_entering_a_due_clinician_assignment_completes_it(world, clock, client_for):
+    prescriber = world.users["prescriber"]
+    plan = factories.plan_with(
+        prescriber,
+        world.clinic_a,
+        {"instrument": "madrs", "cadence": "at_baseline", "respondent": "clinician",
+         "window_hours": 168},
+    )  # fmt: skip
+    factories.enrol(prescriber, world.patient_a, plan, first_session_on=MONDAY + timedelta(days=1))
+    (due,) = services.assignments_schedule()
+    client_for("prescriber").post(
+        reverse("measures:score_entry", args=[world.patient_a.pk, "madrs"]),
+        {"assignment": due.pk, **{f"q{i}": 3 for i in range(1, 11)}},
+    )
+    due.refresh_from_db()
+    assert due.status == "completed" and due.response.total == 30
+
+
+def test_enrol_and_send_a_questionnaire_from_the_chart(world, client_for, clock):
+    plan = factories.empty_plan(world.users["prescriber"], world.clinic_a)
+    nurse = client_for("nurse")
+    enrolled = nurse.post(
+        reverse("measures:enrol", args=[world.patient_a2.pk]),
+        {
+            "plan": plan.pk,
+            "protocol": "iv_ketamine_induction",
+            "first_session_on": "2026-06-08",
+            "prescriber": world.users["prescriber"].pk,
+            "notify_by_email": "on",
+        },
+    )
+    assert enrolled.status_code == 302
+    enrolment = MeasurementEnrolment.objects.get(patient=world.patient_a2)
+    assert enrolment.prescriber == world.users["prescriber"]
+    sent = nurse.post(
+        reverse("measures:assign", args=[world.patient_a2.pk]),
+        {"instrument": "phq9", "open_hours": 48},
+    )
+    assert sent.status_code == 302
+    assignment = Assignment.objects.get(patient=world.patient_a2)
+    assert assignment.enrolment == enrolment
+    licensed = nurse.post(
+        reverse("measures:assign", args=[world.patient_a2.pk]), {"instrument": "madrs"}
+    )
+    assert licensed.status_code == 400  # not offered to patients
+    ended = nurse.post(
+        reverse("measures:enrolment_end", args=[world.patient_a2.pk]), {"reason": "Paused"}
+    )
+    assert ended.status_code == 302
+    assignment.refresh_from_db()
+    assert assignment.status == "cancelled"
+
+
+def test_ad_hoc_questionnaire_is_queued_for_delivery(
+    world, client_for, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for("nurse").post(
+            reverse("measures:assign", args=[world.patient_a2.pk]),
+            {"instrument": "gad7", "open_hours": 48},
+        )
+    assert (
+        DBTaskResult.objects.filter(
+            task_path="ketaclinic.measures.tasks.deliver_assignment"
+        ).count()
+        == 1
+    )
+
+
+def test_plans_are_edited_per_clinic(world, client_for):
+    admin = client_for("clinic_admin")
+    created = admin.post(
+        reverse("measures:plan_list"),
+        {"clinic": world.clinic_a.pk, "name": "PTSD plan", "starter": "on", "ptsd": "on"},
+    )
+    plan = MeasurementPlan.objects.get(name="PTSD plan")
+    assert created["Location"] == reverse("measures:plan_detail", args=[plan.pk])
+    assert plan.items.filter(instrument="pcl5").exists()
+    refused = admin.post(
+        reverse("measures:plan_item_add", args=[plan.pk]),
+        {"instrument": "ybocs", "phase": "any", "cadence": "monthly", "respondent": "patient",
+         "window_hours": 72},
+    )  # fmt: skip
+    assert refused.status_code == 400 and b"licensed" in refused.content
+    item = plan.items.get(instrument="pcl5")
+    admin.post(reverse("measures:plan_item_retire", args=[plan.pk, item.pk]))
+    item.refresh_from_db()
+    assert not item.is_active
+    admin.post(
+        reverse("measures:policy_update", args=[world.clinic_a.pk]),
+        {
+            f"c{world.clinic_a.pk}-escalate_after_minutes": 20,
+            f"c{world.clinic_a.pk}-max_reminders": 1,
+            f"c{world.clinic_a.pk}-madrs_remission_max": 10,
+        },
+    )
+    from ketaclinic.measures.selectors import policy_for
+
+    policy = policy_for(world.clinic_a.pk)
+    assert (policy.escalate_after_minutes, policy.max_reminders, policy.madrs_remission_max) == (
+        20,
+        1,
+        10,
+    )
+    assert AuditEvent.objects.filter(object_type="measures.clinicmeasurepolicy").exists()
+
+
+def test_outcome_summary_compares_with_published_figures(world, clock, client_for):
+    prescriber = world.users["prescriber"]
+    plan = factories.plan_with(prescriber, world.clinic_a, factories.WEEKLY_PHQ9)
+    last = build_timeline("iv_ketamine_induction", MONDAY).sessions[-1].on
+    now = services.clock.now()
+    for patient, end_total in ((world.patient_a, 3), (world.patient_a2, 16)):
+        factories.enrol(prescriber, patient, plan, first_session_on=MONDAY)
+        for day, total in ((-2, 20), ((last - MONDAY).days + 2, end_total)):
+            factories.clinic_score(
+                world.users["nurse"], patient, "phq9", factories.phq9(total),
+                at=now + timedelta(days=day),
+            )  # fmt: skip
+    clock.shift(timedelta(days=40))
+    page = client_for("prescriber").get(reverse("measures:outcomes")).content.decode()
+    assert "McInnes 2022" in page and "53.6%" in page and "28.9%" in page
+    table = re.search(r'data-testid="induction-phq9">(.*?)</table>', page, re.S).group(1)
+    clinic_row = table.split("</tr>")[1]
+    assert "<td>2</td>" in clinic_row and "50.0%" in clinic_row  # 1 of 2 remitted
+    assert "active courses" in page
+
+
+def test_clinician_report_and_csv_export_are_audited(world, enrolled, clock, client_for):
+    weekly_scores(world, 3)
+    nurse = client_for("nurse")
+    report = nurse.get(reverse("measures:report", args=[world.patient_a.pk])).content.decode()
+    assert "referring clinician" in report and world.patient_a.mrn in report and "<svg" in report
+    assert "<script" not in report
+    patient_version = nurse.get(
+        reverse("measures:report", args=[world.patient_a.pk]) + "?for=patient"
+    ).content.decode()
+    assert "Your progress" in patient_version
+    csv = nurse.get(reverse("measures:scores_csv", args=[world.patient_a.pk]))
+    assert csv["Content-Type"].startswith("text/csv") and csv.content.decode().count("\n") == 4
+    actions = list(
+        AuditEvent.objects.filter(
+            patient_id=world.patient_a.pk, user=world.users["nurse"]
+        ).values_list("action", flat=True)
+    )
+    assert actions.count("print") == 2 and actions.count("export") == 1
+
+
+def test_response_detail_shows_every_answer_with_its_wording(world, enrolled, clock, client_for):
+    weekly_scores(world, 1)
+    response = Response.objects.get()
+    page = (
+        client_for("nurse")
+        .get(reverse("measures:response_detail", args=[world.patient_a.pk, response.pk]))
+        .content.decode()
+    )
+    assert "Thoughts that you would be better off dead" in page
+    assert AuditEvent.objects.filter(object_type="measures.response", action="read").exists()
+
+
+def test_nav_shows_alerts_and_outcomes_by_role(client_for):
+    nav = client_for("prescriber").get(reverse("patients:list")).content.decode()
+    assert 'href="/measures/alerts/"' in nav and 'href="/measures/outcomes/"' in nav
+    admin = client_for("clinic_admin").get(reverse("patients:list")).content.decode()
+    assert 'href="/measures/alerts/"' not in admin and 'href="/measures/outcomes/"' in admin
+    desk = client_for("front_desk").get(reverse("patients:list")).content.decode()
+    assert "/measures/" not in desk
