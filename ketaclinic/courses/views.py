@@ -638,11 +638,13 @@ def day_board(request: AuthenticatedRequest) -> HttpResponse:
 def _admin_clinic(request: AuthenticatedRequest) -> Clinic:
     access.require(request.user, "clinic.configure")
     clinics = list(access.clinics_for(request.user, "clinic.configure"))
-    wanted = request.GET.get("clinic") or request.POST.get("clinic_id")
+    wanted = request.POST.get("clinic_id") or request.GET.get("clinic")
+    if not wanted:
+        return clinics[0]
     for clinic in clinics:
         if str(clinic.pk) == str(wanted):
             return clinic
-    return clinics[0]
+    raise Http404  # another clinic's settings, or none: not found, like a missing one
 
 
 def _settings_context(clinic: Clinic, **extra: Any) -> dict[str, Any]:

@@ -357,7 +357,9 @@ def add_measure(request: HttpRequest, patient_id: int, payload: s.MeasureIn) -> 
 
 
 class TreatmentQuery(s.Schema):
-    treatment: s.Treatment
+    treatment: s.Treatment | None = Field(
+        None, description="Default: the treatment of the open referral, else esketamine_trd"
+    )
 
 
 @router.get(
@@ -369,9 +371,11 @@ def get_eligibility(
     request: HttpRequest, patient_id: int, query: Query[TreatmentQuery]
 ) -> dict[str, Any]:
     patient = access.get_patient(request.user, patient_id, "intake.view")
-    _read(request, patient, f"eligibility {query.treatment}")
+    intake = services.open_intake(patient)
+    treatment = query.treatment or (intake and intake.intended_treatment) or "esketamine_trd"
+    _read(request, patient, f"eligibility {treatment}")
     gaps = [g.message for g in services.screening_gaps(patient) if g.required]
-    return eligibility_out(selectors.eligibility_for(patient, query.treatment), gaps)
+    return eligibility_out(selectors.eligibility_for(patient, treatment), gaps)
 
 
 @router.post(

@@ -27,7 +27,7 @@ urlpatterns = [
     ),
     path("patients/<int:patient_id>/eligibility/", views.eligibility, name="eligibility"),
     path("patients/<int:patient_id>/eligibility/override/", views.override, name="override"),
-    path("patients/<int:patient_id>/consent/<slug:kind>/", views.consent, name="consent"),
+    path("patients/<int:patient_id>/consent/<slug:consent_kind>/", views.consent, name="consent"),
     path("consents/<int:consent_id>/withdraw/", views.consent_withdraw, name="consent_withdraw"),
     path("consent-texts/", views.consent_texts, name="consent_texts"),
 ]

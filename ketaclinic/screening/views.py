@@ -636,7 +636,8 @@ def override(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def consent(request: AuthenticatedRequest, patient_id: int, kind: str) -> HttpResponse:
+def consent(request: AuthenticatedRequest, patient_id: int, consent_kind: str) -> HttpResponse:
+    kind = consent_kind
     if kind not in ConsentKind.values:
         raise Http404
     patient = access.get_patient(request.user, patient_id, "intake.view")

@@ -466,7 +466,14 @@ def test_settings_page_saves_schedule_chairs_and_prices(world, client_for):
         ).status_code
         == 302
     )
+    other_clinic = admin.post(
+        "/courses/settings/",
+        {"section": "chair", "clinic_id": world.clinic_b.pk, "name": "Sneaky", "capacity": "1"},
+    )
+    assert other_clinic.status_code == 404  # another clinic's settings are not found
     from ketaclinic.courses.models import Chair, ClinicSchedule, PriceItem
+
+    assert not Chair.objects.filter(name="Sneaky").exists()
 
     assert ClinicSchedule.objects.get().weekdays == (0, 2, 4)
     assert Chair.objects.get(name="Bay 1").capacity == 2

@@ -124,7 +124,7 @@ def test_history_measures_and_eligibility_through_the_api(world, client_for):
 
     medication = post(nurse, f"{base}/medications", {"name": "lorazepam", "dose": "1 mg"})
     assert medication.json()["fields"]["is_benzodiazepine"] is True
-    current = nurse.get(f"{API}{base}/eligibility", {"treatment": "esketamine_trd"}).json()
+    current = nurse.get(f"{API}{base}/eligibility").json()  # no referral: esketamine_trd
     assert current["status"] == "needs_review" and current["changed_from"] == "eligible"
     assert current["decision"]["reasons"][0]["code"] == "cns_depressant"
     assert current["decision"]["reasons"][0]["source"].startswith("Spravato PI §7")
