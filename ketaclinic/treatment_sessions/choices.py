@@ -78,3 +78,42 @@ class PregnancyStatus(models.TextChoices):
     NOT_PREGNANT = "not_pregnant", "Not pregnant (reported or tested)"
     UNKNOWN = "unknown", "Unknown"
     PREGNANT = "pregnant", "Pregnant"
+
+
+class AdverseEventCode(models.TextChoices):
+    """The coded list of adverse events a session records (clinical.md §3)."""
+
+    NAUSEA = "nausea", "Nausea"
+    VOMITING = "vomiting", "Vomiting"
+    HYPERTENSION = "hypertension", "Hypertension"
+    DISSOCIATION = "dissociation", "Dissociation"
+    ANXIETY = "anxiety", "Anxiety"
+    HEADACHE = "headache", "Headache"
+    DIZZINESS = "dizziness", "Dizziness"
+    SEDATION = "sedation", "Sedation"
+    RESPIRATORY_DEPRESSION = "respiratory_depression", "Respiratory depression"
+    OTHER = "other", "Other"
+
+
+class Severity(models.TextChoices):
+    MILD = "mild", "Mild"
+    MODERATE = "moderate", "Moderate"
+    SEVERE = "severe", "Severe"
+
+
+class EventOutcome(models.TextChoices):
+    RESOLVED = "resolved", "Resolved"
+    RESOLVING = "resolving", "Resolving"
+    ONGOING = "ongoing", "Ongoing"
+    TRANSFERRED = "transferred", "Transferred to emergency care"
+
+
+class VitalsSource(models.TextChoices):
+    MANUAL = "manual", "Entered by a nurse"
+    DEVICE = "device", "From a device (API)"
+
+
+# States in which monitoring readings are taken.
+MONITORING_STATUSES = frozenset(
+    {S.CHECKED_IN, S.GATE_PASSED, S.DOSING, S.OBSERVING, S.READY_FOR_DISCHARGE}
+)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from ketaclinic.treatment_sessions.choices import GateStatus, PregnancyStatus, SessionStatus
+from ketaclinic.treatment_sessions.choices import (
+    AdverseEventCode,
+    EventOutcome,
+    GateStatus,
+    PregnancyStatus,
+    SessionStatus,
+    Severity,
+    VitalsSource,
+)
 
 _USER = settings.AUTH_USER_MODEL
 
@@ -193,3 +201,95 @@ class EsketamineDevice(models.Model):
 
     def __str__(self) -> str:
         return f"Device {self.number} at {self.administered_at:%H:%M}"
+
+
+class VitalSign(models.Model):
+    """One timed reading on the flowsheet; device readings carry the device's own id so a
+    re-sent batch is recorded once."""
+
+    session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="vitals")
+    taken_at = models.DateTimeField()
+    systolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    diastolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    heart_rate_bpm = models.PositiveSmallIntegerField(null=True, blank=True)
+    spo2_pct = models.PositiveSmallIntegerField(null=True, blank=True)
+    respiratory_rate_per_min = models.PositiveSmallIntegerField(null=True, blank=True)
+    moaas = models.PositiveSmallIntegerField("MOAA/S", null=True, blank=True)
+    source = models.CharField(max_length=10, choices=VitalsSource.choices)
+    client_id = models.CharField(max_length=80, blank=True)
+    recorded_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["taken_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="one_reading_per_client_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Vitals at {self.taken_at:%H:%M}"
+
+
+class VitalAlert(models.Model):
+    """An out-of-range reading (`clinical.vitals_alerts`) that a nurse must acknowledge with
+    the action taken."""
+
+    session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="alerts")
+    reading = models.ForeignKey(VitalSign, on_delete=models.PROTECT, related_name="alerts")
+    code = models.CharField(max_length=40)
+    message = models.CharField(max_length=300)
+    severity = models.CharField(max_length=20)
+    source = models.CharField(max_length=300)
+    acknowledged_by = models.ForeignKey(
+        _USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    action = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DissociationScore(models.Model):
+    """CADSS total entered by the clinician (item wording is licensed and not shipped)."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="cadss_scores"
+    )
+    total = models.PositiveSmallIntegerField()
+    scored_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["scored_at", "id"]
+
+    def __str__(self) -> str:
+        return f"CADSS {self.total}"
+
+
+class AdverseEvent(models.Model):
+    """An adverse event from the coded list, with severity and outcome."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="adverse_events"
+    )
+    code = models.CharField(max_length=30, choices=AdverseEventCode.choices)
+    other_text = models.CharField(max_length=200, blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    outcome = models.CharField(max_length=20, choices=EventOutcome.choices)
+    onset_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["onset_at", "id"]
+
+    def __str__(self) -> str:
+        return self.other_text or self.get_code_display()

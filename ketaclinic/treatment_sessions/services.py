@@ -24,10 +24,13 @@ from ketaclinic.clinical import (
     TREATMENTS,
     InvalidInput,
     UnsafeOrder,
+    VitalsReading,
     esketamine_administration,
     get_treatment,
     iv_infusion,
     pre_dose_check,
+    vitals_alerts,
+    vitals_due,
 )
 from ketaclinic.controlled_substances.services import AdministrationRecord, administration_record
 from ketaclinic.controlled_substances.signatures import WitnessAttestation, witness_sign
@@ -38,19 +41,28 @@ from ketaclinic.screening.selectors import rems_enrolled
 from ketaclinic.treatment_sessions.choices import (
     ACTIVE_STATUSES,
     ENTERED_AT_FIELD,
+    MONITORING_STATUSES,
     PRESCRIBER_ONLY,
     REASON_REQUIRED,
     SESSION_TRANSITIONS,
+    AdverseEventCode,
+    EventOutcome,
     GateStatus,
     PregnancyStatus,
     SessionStatus,
+    Severity,
+    VitalsSource,
 )
 from ketaclinic.treatment_sessions.models import (
+    AdverseEvent,
+    DissociationScore,
     EsketamineDevice,
     InfusionOrder,
     PreDoseCheck,
     SessionTransition,
     TreatmentSession,
+    VitalAlert,
+    VitalSign,
 )
 
 MAX_REASON_CHARS = 500
@@ -736,3 +748,319 @@ def dose_drawn_blockers(session: TreatmentSession) -> list[str]:
 
 
 GUARDS.setdefault(SessionStatus.OBSERVING, []).append(dose_drawn_blockers)
+
+
+# --- Monitoring: flowsheet, alerts, MOAA/S, CADSS, adverse events (clinical.md §3, §4) --------
+
+MAX_BATCH = 500
+_VITAL_RANGES = {
+    "systolic_mmhg": (40, 300),
+    "diastolic_mmhg": (20, 200),
+    "heart_rate_bpm": (20, 250),
+    "spo2_pct": (50, 100),
+    "respiratory_rate_per_min": (2, 60),
+    "moaas": (0, 5),
+}
+
+
+def _baseline(session: TreatmentSession) -> VitalsReading | None:
+    check = latest_check(session)
+    if check is None:
+        return None
+    return VitalsReading(
+        systolic_mmhg=check.systolic_mmhg,
+        diastolic_mmhg=check.diastolic_mmhg,
+        heart_rate_bpm=check.heart_rate_bpm,
+        spo2_pct=check.spo2_pct,
+    )
+
+
+def _clean_reading(data: dict[str, Any], *, prefix: str = "") -> dict[str, int | None]:
+    values: dict[str, int | None] = {}
+    for field, (low, high) in _VITAL_RANGES.items():
+        number = _number(data, field, low, high)
+        if number is not None and number != int(number):
+            raise ValidationError({prefix + field: ["Enter a whole number."]})
+        values[field] = int(number) if number is not None else None
+    if all(v is None for v in values.values()):
+        raise ValidationError({prefix + "systolic_mmhg": ["Enter at least one measurement."]})
+    return values
+
+
+def _taken_at(value: Any, row: TreatmentSession, field: str) -> datetime:
+    now = clock.now()
+    if value in (None, ""):
+        return now
+    if isinstance(value, str):
+        from django.utils.dateparse import parse_datetime
+
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ValidationError({field: ["Give the time as ISO 8601 with a zone."]})
+        value = parsed
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError({field: ["Give the time as ISO 8601 with a zone."]})
+    start = row.checked_in_at or row.scheduled_at
+    if value > now + timedelta(minutes=2) or value < start - timedelta(minutes=5):
+        raise ValidationError({field: ["The time is outside this session."]})
+    return value
+
+
+def _write_reading(
+    actor: Any,
+    row: TreatmentSession,
+    values: dict[str, int | None],
+    *,
+    taken_at: datetime,
+    source: str,
+    client_id: str,
+) -> tuple[VitalSign, list[VitalAlert]]:
+    reading = VitalSign.objects.create(
+        session=row,
+        taken_at=taken_at,
+        source=source,
+        client_id=client_id,
+        recorded_by=actor,
+        recorded_at=clock.now(),
+        **values,
+    )
+    try:
+        found = vitals_alerts(
+            treatment=row.treatment,
+            reading=VitalsReading(
+                systolic_mmhg=values["systolic_mmhg"],
+                diastolic_mmhg=values["diastolic_mmhg"],
+                heart_rate_bpm=values["heart_rate_bpm"],
+                spo2_pct=values["spo2_pct"],
+                respiratory_rate=values["respiratory_rate_per_min"],
+            ),
+            baseline=_baseline(row),
+        )
+    except InvalidInput as exc:
+        raise ValidationError({"systolic_mmhg": [str(exc)]}) from None
+    alerts = [
+        VitalAlert.objects.create(
+            session=row,
+            reading=reading,
+            code=a.code,
+            message=a.message[:300],
+            severity=a.severity,
+            source=a.source[:300],
+        )
+        for a in found
+    ]
+    return reading, alerts
+
+
+def _monitoring(session: TreatmentSession) -> TreatmentSession:
+    row = locked(session)
+    if row.status not in MONITORING_STATUSES:
+        raise ValidationError(
+            {"status": [f"Readings are not taken in a {row.get_status_display().lower()} session."]}
+        )
+    return row
+
+
+def session_record_vitals(
+    *, actor: Any, session: TreatmentSession, data: dict[str, Any]
+) -> tuple[VitalSign, list[VitalAlert]]:
+    """One timed reading (BP, HR, SpO2, RR, MOAA/S); out-of-range values raise alerts."""
+    _require(actor, "session.record", session.clinic_id)
+    values = _clean_reading(data)
+    with transaction.atomic():
+        row = _monitoring(session)
+        taken = _taken_at(data.get("taken_at"), row, "taken_at")
+        reading, alerts = _write_reading(
+            actor, row, values, taken_at=taken, source=VitalsSource.MANUAL, client_id=""
+        )
+        _audit_reading(actor, row, [reading], alerts)
+    return reading, alerts
+
+
+def _audit_reading(
+    actor: Any, row: TreatmentSession, readings: list[VitalSign], alerts: list[VitalAlert]
+) -> None:
+    record_event(
+        action=Action.CREATE,
+        user=actor,
+        clinic_id=row.clinic_id,
+        patient_id=row.patient_id,
+        object_type="treatment_sessions.vitalsign",
+        object_id=readings[0].pk if len(readings) == 1 else row.pk,
+        changes={
+            "session": row.pk,
+            "readings": [r.pk for r in readings],
+            "alerts": [a.code for a in alerts],
+        },
+        detail=f"{len(readings)} vital-sign reading(s), {len(alerts)} alert(s)",
+    )
+
+
+def session_ingest_vitals(
+    *, actor: Any, session: TreatmentSession, readings: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A batch from a BP cuff or pulse oximeter. Each reading has a client-supplied `client_id`;
+    one already on file is skipped, so re-sending a batch records nothing twice. All or nothing:
+    one bad reading refuses the batch, naming it."""
+    _require(actor, "session.record", session.clinic_id)
+    if not isinstance(readings, list) or not readings:
+        raise ValidationError({"readings": ["Send at least one reading."]})
+    if len(readings) > MAX_BATCH:
+        raise ValidationError({"readings": [f"Send at most {MAX_BATCH} readings at a time."]})
+    cleaned: list[tuple[str, dict[str, int | None], Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(readings):
+        prefix = f"readings.{index}."
+        if not isinstance(item, dict):
+            raise ValidationError({f"readings.{index}": ["Each reading is an object."]})
+        client_id = str(item.get("client_id") or "").strip()
+        if not client_id or len(client_id) > 80 or "\x00" in client_id:
+            raise ValidationError({prefix + "client_id": ["Give an id of 1-80 characters."]})
+        if client_id in seen:
+            raise ValidationError({prefix + "client_id": ["This id appears twice in the batch."]})
+        seen.add(client_id)
+        cleaned.append((client_id, _clean_reading(item, prefix=prefix), item.get("taken_at")))
+    with transaction.atomic():
+        row = _monitoring(session)
+        known = set(
+            VitalSign.objects.filter(session=row, client_id__in=seen).values_list(
+                "client_id", flat=True
+            )
+        )
+        created: list[VitalSign] = []
+        alerts: list[VitalAlert] = []
+        for index, (client_id, values, taken) in enumerate(cleaned):
+            if client_id in known:
+                continue
+            when = _taken_at(taken, row, f"readings.{index}.taken_at")
+            reading, raised = _write_reading(
+                actor, row, values, taken_at=when, source=VitalsSource.DEVICE, client_id=client_id
+            )
+            created.append(reading)
+            alerts.extend(raised)
+        if created:
+            _audit_reading(actor, row, created, alerts)
+    return {
+        "created": len(created),
+        "duplicates": len(cleaned) - len(created),
+        "alerts": [a.code for a in alerts],
+    }
+
+
+def session_acknowledge_alert(*, actor: Any, alert: VitalAlert, action: str) -> VitalAlert:
+    """A nurse acknowledges an alert, saying what was done."""
+    _require(actor, "session.record", alert.session.clinic_id)
+    text = clean_reason(action, required=True, field="action")
+    with transaction.atomic():
+        row = VitalAlert.objects.select_for_update().select_related("session").get(pk=alert.pk)
+        if row.acknowledged_by_id is not None:
+            raise ValidationError({"action": ["This alert is already acknowledged."]})
+        row.acknowledged_by = actor
+        row.acknowledged_at = clock.now()
+        row.action = text
+        row.save(update_fields=["acknowledged_by", "acknowledged_at", "action"])
+        record_event(
+            action=Action.UPDATE,
+            user=actor,
+            clinic_id=row.session.clinic_id,
+            patient_id=row.session.patient_id,
+            obj=row,
+            changes={"code": row.code, "action": text},
+            detail=f"alert acknowledged: {row.code}",
+        )
+    return row
+
+
+def session_record_cadss(*, actor: Any, session: TreatmentSession, total: Any) -> DissociationScore:
+    """The CADSS total (0-92) at the end of the infusion or at 40 minutes."""
+    _require(actor, "session.record", session.clinic_id)
+    number = _number({"total": total}, "total", 0, 92, required=True) or Decimal(0)
+    if number != int(number):
+        raise ValidationError({"total": ["Enter a whole number."]})
+    with transaction.atomic():
+        row = _monitoring(session)
+        score = DissociationScore.objects.create(
+            session=row, total=int(number), scored_at=clock.now(), recorded_by=actor
+        )
+        record_event(
+            action=Action.CREATE,
+            user=actor,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=score,
+            changes={"session": row.pk, "cadss_total": score.total},
+            detail="CADSS recorded",
+        )
+    return score
+
+
+def session_record_adverse_event(
+    *, actor: Any, session: TreatmentSession, data: dict[str, Any]
+) -> AdverseEvent:
+    """An adverse event from the coded list, with severity and outcome ("other" needs text)."""
+    _require(actor, "session.record", session.clinic_id)
+    code = data.get("code")
+    if code not in AdverseEventCode.values:
+        raise ValidationError({"code": ["Choose an event from the list."]})
+    if data.get("severity") not in Severity.values:
+        raise ValidationError({"severity": ["Choose mild, moderate or severe."]})
+    if data.get("outcome") not in EventOutcome.values:
+        raise ValidationError({"outcome": ["Choose the outcome."]})
+    other = clean_reason(data.get("other_text"), required=code == "other", field="other_text")
+    if len(other) > 200:
+        raise ValidationError({"other_text": ["Keep it under 200 characters."]})
+    with transaction.atomic():
+        row = locked(session)
+        if row.status in (SessionStatus.SCHEDULED, SessionStatus.CANCELLED, SessionStatus.SIGNED):
+            raise ValidationError({"status": ["Adverse events are recorded during a session."]})
+        onset = _taken_at(data.get("onset_at"), row, "onset_at")
+        event = AdverseEvent.objects.create(
+            session=row,
+            code=code,
+            other_text=other,
+            severity=data["severity"],
+            outcome=data["outcome"],
+            onset_at=onset,
+            recorded_by=actor,
+            recorded_at=clock.now(),
+        )
+        record_event(
+            action=Action.CREATE,
+            user=actor,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=event,
+            changes={"session": row.pk, "code": code, "severity": event.severity},
+            detail=f"adverse event: {event}",
+        )
+    return event
+
+
+def open_alert_blockers(session: TreatmentSession) -> list[str]:
+    """Every alert acknowledged before the patient is ready to leave."""
+    count = session.alerts.filter(acknowledged_by__isnull=True).count()
+    return [f"Acknowledge {count} open alert(s) first."] if count else []
+
+
+GUARDS.setdefault(SessionStatus.READY_FOR_DISCHARGE, []).append(open_alert_blockers)
+
+
+def next_vitals_due(session: TreatmentSession, now: datetime) -> datetime | None:
+    """The next time vital signs are due (`clinical.vitals_due`) after the last reading."""
+    if session.dosing_started_at is None:
+        return None
+    order = latest_order(session)
+    due = vitals_due(
+        treatment=session.treatment,
+        dose_started_at=session.dosing_started_at,
+        infusion_minutes=order.minutes if order else None,
+    )
+    last = session.vitals.order_by("-taken_at").values_list("taken_at", flat=True).first()
+    for moment in due:
+        # A reading within 2 minutes before a due time counts for it.
+        if last is None or moment > last + timedelta(minutes=2):
+            return moment
+    return None
