@@ -20,6 +20,7 @@ from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
 from ketaclinic.controlled_substances.demo import seed_controlled_substances
 from ketaclinic.courses.demo import seed_treatment
+from ketaclinic.measures.demo import seed_measures
 from ketaclinic.patients.models import Patient
 
 DEMO_PASSWORD = "ketaclinic-demo-2026"  # noqa: S105 (published demo credential)
@@ -181,4 +182,5 @@ def seed_clinic(*, patients: int, seed: int) -> list[DemoLogin]:
         )
     seed_treatment(clinics=clinics)
     seed_controlled_substances(clinics=clinics, seed=seed)
+    seed_measures(clinics=clinics, portal_user=portal_user, seed=seed)
     return logins
