@@ -293,3 +293,68 @@ class AdverseEvent(models.Model):
 
     def __str__(self) -> str:
         return self.other_text or self.get_code_display()
+
+
+class DischargeAssessment(models.Model):
+    """The nurse's discharge criteria and the `discharge_check` result at that moment.
+
+    Append-only; the newest row counts, and the gate is checked again, with the clock, when the
+    patient is marked ready to leave.
+    """
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="discharge_assessments"
+    )
+    sedation_resolved = models.BooleanField(default=False)
+    dissociation_resolved = models.BooleanField(default=False)
+    respiratory_depression_resolved = models.BooleanField(default=False)
+    vitals_acceptable = models.BooleanField(default=False)
+    escort_present = models.BooleanField(default=False)
+    escort_name = models.CharField(max_length=200, blank=True)
+    gate_status = models.CharField(max_length=10, choices=GateStatus.choices)
+    gate_reasons = models.JSONField(default=list)
+    assessed_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    assessed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["assessed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Discharge assessment {self.pk}: {self.gate_status}"
+
+
+class NoteSignature(models.Model):
+    """The prescriber's signature of the session note: name, time, meaning, and the SHA-256 of
+    the exact note text signed. Any later change to the text (or to the session data the note is
+    made from) no longer verifies; corrections are amendments."""
+
+    session = models.OneToOneField(
+        TreatmentSession, on_delete=models.PROTECT, related_name="signature"
+    )
+    content = models.TextField()
+    content_sha256 = models.CharField(max_length=64)
+    signed_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    signer_name = models.CharField(max_length=200)
+    signed_at = models.DateTimeField()
+    meaning = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return f"Signed by {self.signer_name} at {self.signed_at:%Y-%m-%d %H:%M}"
+
+
+class NoteAmendment(models.Model):
+    """A later addition to a signed note; the signed original is never changed."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="amendments"
+    )
+    text = models.TextField(max_length=4000)
+    content_sha256 = models.CharField(max_length=64)
+    author = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    written_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["written_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Amendment {self.pk}"

@@ -25,6 +25,7 @@ from ketaclinic.clinical import (
     InvalidInput,
     UnsafeOrder,
     VitalsReading,
+    discharge_check,
     esketamine_administration,
     get_treatment,
     iv_infusion,
@@ -55,15 +56,19 @@ from ketaclinic.treatment_sessions.choices import (
 )
 from ketaclinic.treatment_sessions.models import (
     AdverseEvent,
+    DischargeAssessment,
     DissociationScore,
     EsketamineDevice,
     InfusionOrder,
+    NoteAmendment,
+    NoteSignature,
     PreDoseCheck,
     SessionTransition,
     TreatmentSession,
     VitalAlert,
     VitalSign,
 )
+from ketaclinic.treatment_sessions.note import note_text, sha256_of
 
 MAX_REASON_CHARS = 500
 
@@ -1064,3 +1069,148 @@ def next_vitals_due(session: TreatmentSession, now: datetime) -> datetime | None
         if last is None or moment > last + timedelta(minutes=2):
             return moment
     return None
+
+
+# --- Observation, discharge, sign-off and amendments (clinical.md §3, §10) --------------------
+
+
+def latest_discharge(session: TreatmentSession) -> DischargeAssessment | None:
+    return session.discharge_assessments.order_by("-assessed_at", "-id").first()
+
+
+def _discharge_gate(session: TreatmentSession, assessment: Any, now: datetime) -> Any:
+    order = latest_order(session)
+    first = session.dosing_started_at
+    if first is None:
+        raise ValidationError({"status": ["No dose has been given."]})
+    if get_treatment(session.treatment).route == "iv" and order is None:
+        raise ValidationError({"status": ["There is no infusion order for this session."]})
+    return discharge_check(
+        treatment=session.treatment,
+        first_dose_at=first,
+        now=now,
+        sedation_resolved=assessment.sedation_resolved,
+        dissociation_resolved=assessment.dissociation_resolved,
+        # Respiratory depression is judged on the vital signs (RR, SpO2): both must be fine.
+        vitals_acceptable=assessment.vitals_acceptable
+        and assessment.respiratory_depression_resolved,
+        escort_present=assessment.escort_present,
+        infusion_minutes=order.minutes if order else None,
+    )
+
+
+def session_assess_discharge(
+    *, actor: Any, session: TreatmentSession, data: dict[str, Any]
+) -> DischargeAssessment:
+    """Record the discharge criteria and what `discharge_check` says now (with its reasons)."""
+    _require(actor, "session.record", session.clinic_id)
+    escort = clean_reason(data.get("escort_name"), required=False, field="escort_name")
+    with transaction.atomic():
+        row = locked(session)
+        if row.status not in (SessionStatus.OBSERVING, SessionStatus.READY_FOR_DISCHARGE):
+            raise ValidationError({"status": ["Discharge is assessed during observation."]})
+        values = {
+            key: bool(data.get(key))
+            for key in (
+                "sedation_resolved",
+                "dissociation_resolved",
+                "respiratory_depression_resolved",
+                "vitals_acceptable",
+                "escort_present",
+            )
+        }
+        draft = DischargeAssessment(session=row, escort_name=escort, **values)
+        now = clock.now()
+        gate = _discharge_gate(row, draft, now)
+        draft.gate_status = gate.status
+        draft.gate_reasons = [{"code": r.code, "message": r.message} for r in gate.reasons]
+        draft.assessed_by = actor
+        draft.assessed_at = now
+        draft.save()
+        record_event(
+            action=Action.CREATE,
+            user=actor,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=draft,
+            changes={"session": row.pk, "gate_status": gate.status, "reasons": list(gate.codes)},
+            detail=f"discharge assessment: {gate.status}",
+        )
+    return draft
+
+
+def discharge_blockers(session: TreatmentSession) -> list[str]:
+    """`discharge_check` on the newest assessment, with the clock now (esketamine: 120 min)."""
+    assessment = latest_discharge(session)
+    if assessment is None:
+        return ["Assess the discharge criteria first."]
+    gate = _discharge_gate(session, assessment, clock.now())
+    return [reason.message for reason in gate.reasons] if not gate.proceed else []
+
+
+GUARDS.setdefault(SessionStatus.READY_FOR_DISCHARGE, []).append(discharge_blockers)
+
+
+def session_sign(
+    *, actor: Any, session: TreatmentSession, meaning: str = "Reviewed and approved"
+) -> NoteSignature:
+    """The prescriber signs the note: name, time, meaning and the SHA-256 of its exact text."""
+    _require(actor, "session.sign", session.clinic_id)
+    text = clean_reason(meaning, required=True, field="meaning")[:200]
+    with transaction.atomic():
+        row = locked(session)
+        check_transition(row, SessionStatus.SIGNED)
+        content = note_text(row)
+        digest = sha256_of(content)
+        apply_transition(actor, row, SessionStatus.SIGNED, changes={"note_sha256": digest})
+        signature = NoteSignature.objects.create(
+            session=row,
+            content=content,
+            content_sha256=digest,
+            signed_by=actor,
+            signer_name=getattr(actor, "signature_name", "") or actor.get_username(),
+            signed_at=row.signed_at or clock.now(),
+            meaning=text,
+        )
+    return signature
+
+
+def verify_signature(session: TreatmentSession) -> bool:
+    """True when the signed text still hashes to the signature and still matches the data."""
+    signature = NoteSignature.objects.filter(session=session).first()
+    if signature is None:
+        return False
+    return sha256_of(signature.content) == signature.content_sha256 and (
+        note_text(session) == signature.content
+    )
+
+
+def session_amend(*, actor: Any, session: TreatmentSession, text: str) -> NoteAmendment:
+    """Add an amendment to a signed note; the signed original stays as it was."""
+    _require(actor, "session.record", session.clinic_id)
+    body = (text or "").strip()
+    if not body:
+        raise ValidationError({"text": ["Write the amendment."]})
+    if len(body) > 4000 or "\x00" in body:
+        raise ValidationError({"text": ["Keep it under 4000 characters, without null characters."]})
+    with transaction.atomic():
+        row = locked(session)
+        if row.status != SessionStatus.SIGNED:
+            raise ValidationError({"text": ["Only a signed note is amended; edit it instead."]})
+        amendment = NoteAmendment.objects.create(
+            session=row,
+            text=body,
+            content_sha256=sha256_of(body),
+            author=actor,
+            written_at=clock.now(),
+        )
+        record_event(
+            action=Action.CREATE,
+            user=actor,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=amendment,
+            changes={"session": row.pk, "sha256": amendment.content_sha256},
+            detail="note amended",
+        )
+    return amendment

@@ -33,7 +33,7 @@ def test_reading_in_range_raises_no_alert_and_is_audited(world):
     assert AuditEvent.objects.filter(object_type="treatment_sessions.vitalsign").count() == 1
 
 
-def test_alert_blocks_discharge_readiness_until_acknowledged_with_an_action(world):
+def test_alert_blocks_discharge_readiness_until_acknowledged_with_an_action(world, frozen_now):
     session = dosing(world)
     _, alerts = services.session_record_vitals(
         actor=world.users["nurse"], session=session,
@@ -53,6 +53,12 @@ def test_alert_blocks_discharge_readiness_until_acknowledged_with_an_action(worl
             actor=world.users["nurse"], alert=alert, action="Repositioned, O2 2 L; MD informed."
         )
     assert not VitalAlert.objects.filter(acknowledged_by__isnull=True).exists()
+    frozen_now.shift(timedelta(minutes=125))
+    services.session_assess_discharge(
+        actor=world.users["nurse"], session=session,
+        data={"sedation_resolved": True, "dissociation_resolved": True, "vitals_acceptable": True,
+              "respiratory_depression_resolved": True, "escort_present": True},
+    )  # fmt: skip
     moved = services.session_transition(
         actor=world.users["nurse"], session=session, to=SessionStatus.READY_FOR_DISCHARGE
     )
