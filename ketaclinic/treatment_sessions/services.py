@@ -1214,3 +1214,13 @@ def session_amend(*, actor: Any, session: TreatmentSession, text: str) -> NoteAm
             detail="note amended",
         )
     return amendment
+
+
+def rems_blockers(session: TreatmentSession) -> list[str]:
+    """An esketamine note is not signed while the REMS monitoring form is incomplete."""
+    from ketaclinic.treatment_sessions.rems import rems_missing
+
+    return rems_missing(session)
+
+
+GUARDS.setdefault(SessionStatus.SIGNED, []).append(rems_blockers)
