@@ -121,7 +121,9 @@ def _entry_filter(filters: EntryFilters, *, with_kind: bool = True) -> selectors
 
 
 def _reload(entry: LedgerEntry) -> LedgerEntry:
-    return LedgerEntry.objects.select_related(*selectors.ENTRY_RELATED).get(pk=entry.pk)
+    return LedgerEntry.objects.select_related(*selectors.ENTRY_RELATED, *selectors.ENTRY_LINKS).get(
+        pk=entry.pk
+    )
 
 
 # --- catalogue ------------------------------------------------------------------------------

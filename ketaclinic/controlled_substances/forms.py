@@ -23,7 +23,6 @@ from ketaclinic.controlled_substances.choices import (
 from ketaclinic.controlled_substances.models import (
     Balance,
     Investigation,
-    Lot,
     Product,
     StorageLocation,
 )
@@ -492,21 +491,23 @@ class LocationCreateForm(forms.Form):
 class _FilterForm(forms.Form):
     date_from = forms.DateField(required=False, widget=DATE, label="From")
     date_to = forms.DateField(required=False, widget=DATE, label="To")
-    location = forms.ModelChoiceField(
-        queryset=StorageLocation.objects.none(), required=False, empty_label="All"
-    )  # type: ignore[arg-type]
-    product = forms.ModelChoiceField(
-        queryset=Product.objects.none(), required=False, empty_label="All"
-    )  # type: ignore[arg-type]
-    lot = forms.ModelChoiceField(queryset=Lot.objects.none(), required=False, empty_label="All")  # type: ignore[arg-type]
+    # Plain choices (one small query each), not ModelChoiceFields: those read their options
+    # through a server-side cursor, three round trips for a handful of rows on PostgreSQL.
+    location = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    product = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    lot_number = forms.CharField(required=False, max_length=40, label="Lot number")
     patient_mrn = forms.CharField(required=False, max_length=20, label="Patient MRN")
 
     def __init__(self, *args: Any, clinic: Clinic, with_patient: bool = True, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.clinic = clinic
-        self.fields["location"].queryset = selectors.locations(clinic, active_only=False)  # type: ignore[attr-defined]
-        self.fields["product"].queryset = selectors.products(active_only=False)  # type: ignore[attr-defined]
-        self.fields["lot"].queryset = selectors.lots_of_clinic(clinic)  # type: ignore[attr-defined]
+        locations = selectors.locations(clinic, active_only=False).values_list("pk", "name")
+        products = selectors.products(active_only=False)
+        self.fields["location"].choices = [("", "All"), *locations]  # type: ignore[attr-defined]
+        self.fields["product"].choices = [  # type: ignore[attr-defined]
+            ("", "All"),
+            *((p.pk, f"{p.name} {p.finished_form}") for p in products),
+        ]
         if not with_patient:
             del self.fields["patient_mrn"]
         self.patient: Patient | None = None
@@ -528,9 +529,9 @@ class _FilterForm(forms.Form):
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
             kind=kind or data.get("kind") or "",
-            location_id=data["location"].pk if data.get("location") else None,
-            product_id=data["product"].pk if data.get("product") else None,
-            lot_id=data["lot"].pk if data.get("lot") else None,
+            location_id=data.get("location"),
+            product_id=data.get("product"),
+            lot_number=data.get("lot_number") or "",
             patient_id=self.patient.pk if self.patient else None,
         )
 

@@ -339,7 +339,10 @@ class LedgerEntry(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["clinic", "kind", "occurred_at"]),
+            # Reports: a range of one kind, and its count and total from the index alone.
+            models.Index(
+                fields=["clinic", "kind", "occurred_at", "quantity_mg"], name="ledger_kind_time_mg"
+            ),
             models.Index(fields=["clinic", "occurred_at"]),
             models.Index(fields=["location", "lot", "seq"]),
             models.Index(fields=["patient", "occurred_at"]),

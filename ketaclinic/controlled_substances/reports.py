@@ -8,13 +8,15 @@ per container, date, quantity, patient name and address, and who administered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.controlled_substances import selectors
@@ -242,6 +244,21 @@ LEDGER_COLUMNS = (
 
 def cells(columns: Iterable[Column], row: Any, tz: ZoneInfo) -> list[Any]:
     return [column.value(row, tz) for column in columns]
+
+
+def html_rows(columns: Sequence[Column], rows: Iterable[Any], tz: ZoneInfo) -> SafeString:
+    """The table body as HTML, every value escaped. A report page is hundreds of cells: built
+    here it costs a fraction of the same loop in the template language."""
+    opening = ['<td class="num">' if column.numeric else "<td>" for column in columns]
+    lines = []
+    for row in rows:
+        values = cells(columns, row, tz)
+        lines.append(
+            "<tr>"
+            + "".join(f"{o}{escape(v)}</td>" for o, v in zip(opening, values, strict=True))
+            + "</tr>"
+        )
+    return mark_safe("\n".join(lines))  # noqa: S308 (every value passed through escape)
 
 
 # --- inventory (21 CFR 1304.11) -------------------------------------------------------------

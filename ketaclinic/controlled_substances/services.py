@@ -505,8 +505,7 @@ def administration_record(
         )
         _sign_entry(waste_entry, signature)
         drafts.append(waste_entry)
-    with transaction.atomic():
-        ledger.post(drafts, at=now, shortage_field="dose_mg")
+    ledger.post(drafts, at=now, shortage_field="dose_mg")
     return AdministrationRecord(administration, waste_entry)
 
 
@@ -540,8 +539,7 @@ def waste_record(
         reason=reason,
     )
     _sign_entry(entry, signature)
-    with transaction.atomic():
-        ledger.post([entry], at=now, shortage_field="waste_mg")
+    ledger.post([entry], at=now, shortage_field="waste_mg")
     return entry
 
 
@@ -612,8 +610,7 @@ def transfer_record(
         **in_fields,
     )
     _sign_entry(incoming, signature)
-    with transaction.atomic():
-        ledger.post([out, incoming], at=now, shortage_field="quantity_mg")
+    ledger.post([out, incoming], at=now, shortage_field="quantity_mg")
     return out, incoming
 
 
@@ -702,8 +699,7 @@ def disposal_record(
     )
     _sign_entry(entry, first)
     _sign_entry(entry, second, second=True)
-    with transaction.atomic():
-        ledger.post([entry], at=now, shortage_field="quantity_mg")
+    ledger.post([entry], at=now, shortage_field="quantity_mg")
     return entry
 
 
@@ -753,8 +749,7 @@ def adjustment_record(
         investigation=investigation,
     )
     _sign_entry(entry, signature)
-    with transaction.atomic():
-        ledger.post([entry], at=now, shortage_field="quantity_mg")
+    ledger.post([entry], at=now, shortage_field="quantity_mg")
     return entry
 
 
@@ -891,8 +886,7 @@ def entry_reverse(
         )
         _sign_entry(reversal, signature)
         drafts.append(reversal)
-    with transaction.atomic():
-        ledger.post(drafts, at=now, shortage_field="__all__")
+    ledger.post(drafts, at=now, shortage_field="__all__")
     return drafts
 
 

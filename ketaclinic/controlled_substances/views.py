@@ -45,7 +45,7 @@ from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.patients.models import Patient
 
 PAGE_SIZE = 50
-REPORT_PAGE_SIZE = 100
+REPORT_PAGE_SIZE = 50
 PRINT_LIMIT = 5000
 WITNESS_PREFIXES = ("witness", "second_witness", "second_counter")
 GET_POST = require_http_methods(["GET", "POST"])
@@ -73,7 +73,11 @@ def _page(
     status: int = 200,
     section: str = "",
 ) -> HttpResponse:
-    other_clinics = [c for c in access.clinics_for(request.user, "cs.view") if c.pk != clinic.pk]
+    other_clinics: list[Clinic] = []
+    if len(access.clinic_ids_for(request.user, "cs.view")) > 1:
+        other_clinics = [
+            c for c in access.clinics_for(request.user, "cs.view") if c.pk != clinic.pk
+        ]
     return render(
         request,
         template,
@@ -1052,12 +1056,16 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
         object_type="controlled_substances.report",
         detail=f"report {report}; {f.describe()}",
     )
-    context = _report_context(clinic, report, spec, rows, f)
     if spec is not None:
-        page = Paginator(rows, REPORT_PAGE_SIZE).get_page(request.GET.get("page"))
+        totals = selectors.totals(rows)
+        context = _report_context(clinic, report, spec, rows, f, total_mg=totals.quantity_mg)
+        page = _CountedPaginator(rows, REPORT_PAGE_SIZE, totals.rows).get_page(
+            request.GET.get("page")
+        )
         context["page"] = page
         context["table"] = _table(spec.columns, page.object_list, clinic)
     else:
+        context = _report_context(clinic, report, spec, rows, f)
         context["table"] = _table(reports.INVENTORY_COLUMNS, reports.inventory_rows(rows), clinic)
     params = request.GET.copy()
     params.pop("page", None)
@@ -1071,7 +1079,11 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
     )
 
 
-def _report_context(clinic: Clinic, slug: str, spec: Any, rows: Any, f: Any) -> dict[str, Any]:
+def _report_context(
+    clinic: Clinic, slug: str, spec: Any, rows: Any, f: Any, *, total_mg: Any = None
+) -> dict[str, Any]:
+    if spec is not None and total_mg is None:
+        total_mg = selectors.totals(rows).quantity_mg
     return {
         "slug": slug,
         "title": reports.REPORT_TITLES[slug],
@@ -1080,7 +1092,7 @@ def _report_context(clinic: Clinic, slug: str, spec: Any, rows: Any, f: Any) -> 
         else "DEA inventories (21 CFR 1304.11): each "
         "location counted separately, opening or close of business, open containers exact or "
         "estimated.",
-        "total": reports.describe_total(spec.total_mg(rows)) if spec else "",
+        "total": reports.describe_total(spec.sign * total_mg) if spec else "",
         "filter": f,
         "registrant_address": services.clinic_address(clinic),
         "generated_at": clock.now(),
@@ -1088,14 +1100,23 @@ def _report_context(clinic: Clinic, slug: str, spec: Any, rows: Any, f: Any) -> 
     }
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told the row count (from the report's one aggregate query)."""
+
+    def __init__(self, object_list: Any, per_page: int, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:  # type: ignore[override]
+        return self._known_count
+
+
 def _table(columns: Any, rows: Iterable[Any], clinic: Clinic) -> dict[str, Any]:
     tz = ZoneInfo(clinic.timezone)
     return {
         "headers": [(c.header, c.numeric) for c in columns],
-        "rows": [
-            list(zip(reports.cells(columns, r, tz), [c.numeric for c in columns], strict=True))
-            for r in rows
-        ],
+        "body": reports.html_rows(columns, rows, tz),
     }
 
 

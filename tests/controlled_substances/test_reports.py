@@ -183,6 +183,9 @@ def test_filters_by_dates_product_lot_and_patient(month: Ledger, client_for) -> 
     assert [r["Patient"] for r in exported] == [lg.patient.full_name, lg.patient.full_name]
     event = AuditEvent.objects.filter(action="export").latest("seq")
     assert event.patient_id == lg.patient.pk and "administrations" in event.detail
+    by_lot = csv_rows(client_for("auditor"), f"{path}?lot_number=k1&product={lg.vial50.pk}")
+    assert {r["Lot"] for r in by_lot} == {"K1"}
+    assert len(by_lot) == len(ledger_rows(lg, "administer", lot__lot_number="K1"))
 
 
 def test_the_printable_page_is_audited_and_names_the_registrant(month: Ledger, client_for) -> None:
