@@ -114,3 +114,21 @@ PAGES += [
     PageSpec("day board", lambda ctx, i: f"/courses/board/?day={ctx.extra['board_day']}"),
     PageSpec("patient chart with history", _history_chart),
 ]
+
+
+def _ledger(ctx: BenchContext) -> None:
+    """Issue 4: two years of ledger activity at the bench clinic (≥ 50,000 entries, valid hash
+    chain), append throughput, verification time and the administrator's 1304.22(c) log."""
+    from bench import ledger
+
+    ledger.prepare(ctx)
+
+
+CONTEXT_HOOKS.append(_ledger)
+PAGES += [
+    PageSpec("CS balances", lambda ctx, i: f"/controlled-substances/{ctx.clinic_id}/"),
+    PageSpec(
+        "CS ledger, administrations",
+        lambda ctx, i: f"/controlled-substances/{ctx.clinic_id}/ledger/?kind=administer",
+    ),
+]
