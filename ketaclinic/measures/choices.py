@@ -45,6 +45,7 @@ class ResponseSource(models.TextChoices):
     EMAIL_LINK = "email_link", "One-time link"
     CLINIC = "clinic", "Entered in clinic"
     API = "api", "API"
+    SCREENING = "screening", "Intake baseline"
 
 
 class AlertKind(models.TextChoices):

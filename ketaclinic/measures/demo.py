@@ -13,6 +13,9 @@ clinician at baseline, end of induction and monthly; C-SSRS before sessions):
 * relapse after response: response at the end of induction, then scores climb back above the
   moderate threshold a few weeks later, so `detect_relapse` confirms it and a booster is
   recommended. The portal demo patient (`patient.demo`) follows this story.
+
+Patients on a demo treatment course are measured through their course (its appointments and
+prescriber), with their intake baseline questionnaires adopted as pre-course scores.
 """
 
 from __future__ import annotations
@@ -399,14 +402,21 @@ def seed_measures(*, clinics: list[Clinic], portal_user: User | None, seed: int)
         if not MeasurementEnrolment.objects.filter(clinic=clinic).exists():
             plan = _plan(clinic, prescriber)
             count = MEASURED.get(clinic.slug, 10)
+            # Patients on a treatment course (courses demo) follow their course instead: the
+            # worker's periodic run (and the end of this seed) puts them on the default plan.
             patients = list(
                 Patient.objects.filter(clinic=clinic)
                 .exclude(user=portal_user)
+                .exclude(courses__isnull=False)
                 .select_related("clinic")
                 .order_by("mrn")[:count]
             )
             stories = _stories(rng, len(patients))
-            if portal_patient is not None and portal_patient.clinic_id == clinic.pk:
+            if (
+                portal_patient is not None
+                and portal_patient.clinic_id == clinic.pk
+                and not portal_patient.courses.exists()
+            ):
                 patients.insert(
                     0, Patient.objects.select_related("clinic").get(pk=portal_patient.pk)
                 )
@@ -426,5 +436,7 @@ def seed_measures(*, clinics: list[Clinic], portal_user: User | None, seed: int)
             _seed_alerts(clinic, patients[1:], nurse, now, rng)
         if portal_patient is not None and portal_patient.clinic_id == clinic.pk:
             _ensure_portal_assignments(portal_patient, nurse, now)
-    # What the worker would have created by now (questionnaires due today, MADRS to enter).
+    # What the worker would have done by now: courses on the default plan, questionnaires due
+    # today, MADRS to enter.
+    services.enrolments_follow_courses(as_of=now)
     services.assignments_schedule(as_of=now)

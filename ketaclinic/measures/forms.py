@@ -9,6 +9,7 @@ from django import forms
 
 from ketaclinic.accounts.models import User
 from ketaclinic.clinical import INSTRUMENTS, PROTOCOLS, Instrument
+from ketaclinic.courses.models import TreatmentCourse
 from ketaclinic.measures import questionnaire
 from ketaclinic.measures.choices import (
     AlertAction,
@@ -77,12 +78,23 @@ class EnrolForm(forms.Form):
     plan: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
         queryset=MeasurementPlan.objects.none(), empty_label=None
     )
+    course: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        queryset=TreatmentCourse.objects.none(),
+        required=False,
+        empty_label="No course on file: use a protocol",
+        label="Treatment course",
+        help_text="Its appointments give the session days, times and phases.",
+    )
     protocol = forms.ChoiceField(
-        choices=[(code, p.title) for code, p in PROTOCOLS.items()],
-        help_text="Sets the session days and phases until the treatment course is on file.",
+        choices=[("", "—"), *((code, p.title) for code, p in PROTOCOLS.items())],
+        required=False,
+        help_text="Only without a course: lays out the session days and phases.",
     )
     first_session_on = forms.DateField(
-        label="First session", widget=forms.DateInput(attrs={"type": "date"})
+        label="First session",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Only without a course.",
     )
     prescriber: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
         queryset=User.objects.none(),
@@ -96,8 +108,11 @@ class EnrolForm(forms.Form):
     notify_by_email = forms.BooleanField(required=False, initial=True, label="Send by email")
     notify_by_sms = forms.BooleanField(required=False, label="Send by text message")
 
-    def __init__(self, *args: Any, plans: Any, prescribers: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, plans: Any, prescribers: Any, courses: Any, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["course"].queryset = courses  # type: ignore[attr-defined]
         self.fields["plan"].queryset = plans  # type: ignore[attr-defined]  # (ModelChoiceField)
         self.fields["prescriber"].queryset = prescribers  # type: ignore[attr-defined]
 

@@ -147,9 +147,10 @@ class PlanItem(models.Model):
 class MeasurementEnrolment(models.Model):
     """A patient measured under a plan for one treatment course.
 
-    Until treatment courses exist, the enrolment carries the protocol and the first session day,
-    and `measures.timeline` lays out the planned sessions and phases with `clinical.plan_course`.
-    `prescriber` receives the patient's safety alerts and booster recommendations.
+    With a course on file (`course`), sessions and phases come from its appointments; without
+    one, the enrolment's protocol and first session day are laid out by `clinical.plan_course`
+    (see `measures.timeline`). `prescriber` receives the patient's safety alerts and booster
+    recommendations.
     """
 
     clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
@@ -157,6 +158,13 @@ class MeasurementEnrolment(models.Model):
         "patients.Patient", on_delete=models.PROTECT, related_name="measurement_enrolments"
     )
     plan = models.ForeignKey(MeasurementPlan, on_delete=models.PROTECT, related_name="enrolments")
+    course = models.ForeignKey(
+        "courses.TreatmentCourse",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="measurement_enrolments",
+    )
     prescriber = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -220,6 +228,21 @@ class Assignment(models.Model):
         PlanItem, null=True, blank=True, on_delete=models.PROTECT, related_name="assignments"
     )
     occurrence_key = models.CharField(max_length=40, blank=True)
+    # The course, and for a pre-session questionnaire the appointment, it belongs to.
+    course = models.ForeignKey(
+        "courses.TreatmentCourse",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="measure_assignments",
+    )
+    appointment = models.ForeignKey(
+        "courses.Appointment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="measure_assignments",
+    )
     instrument = models.CharField(max_length=32)
     respondent = models.CharField(max_length=16, choices=Respondent.choices)
     course_phase = models.CharField(max_length=16, blank=True)
@@ -296,6 +319,14 @@ class Response(_Immutable):
     source = models.CharField(max_length=12, choices=ResponseSource.choices)
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # A baseline questionnaire taken at intake (screening), adopted as a pre-course score.
+    adopted_from = models.OneToOneField(
+        "screening.BaselineMeasure",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="measures_response",
     )
 
     class Meta:

@@ -1,10 +1,11 @@
 """When a plan item falls due: pure rules from a plan item, a care timeline and the clock.
 
-Times are local to the clinic. Planned sessions have a day but not yet a time, so a session is
-taken to start at SESSION_HOUR_LOCAL; appointments will give real times once courses exist.
+Times are local to the clinic. A booked appointment has its time; a session planned from a
+protocol (no course on file) has only a day and is taken to start at SESSION_HOUR_LOCAL.
 
-* before every session: opens `window_hours` before the session, due at the session, closes at
-  SESSION_DAY_CLOSE_HOUR_LOCAL on the session day (so the waiting room still counts);
+* before every session: opens `window_hours` before the session and is due when it starts; it
+  closes AFTER_START_HOURS after a booked start (the waiting room and chair still count), or at
+  SESSION_DAY_CLOSE_HOUR_LOCAL on a planned session's day;
 * at baseline: the same, for the first session only (the baseline is the last score before the
   first dose, reference §10 rule 16);
 * end of induction: opens the morning after the last induction session;
@@ -29,6 +30,7 @@ SESSION_HOUR_LOCAL = 9
 SESSION_DAY_CLOSE_HOUR_LOCAL = 18
 PERIODIC_HOUR_LOCAL = 9
 DUE_AFTER_HOURS = 24
+AFTER_START_HOURS = 1
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Occurrence:
     expires_at: datetime
     phase: str
     session_number: int | None
+    appointment_id: int | None = None
 
 
 def at_local(day: date, hour: int, tz: ZoneInfo) -> datetime:
@@ -77,16 +80,22 @@ def reminder_times(available_at: datetime, expires_at: datetime, count: int) -> 
 def _session_occurrence(
     rule: ItemRule, session: SessionMark, key: str, timeline: CareTimeline, tz: ZoneInfo
 ) -> Occurrence:
-    due = at_local(session.on, SESSION_HOUR_LOCAL, tz)
+    if session.starts_at is not None:
+        due = session.starts_at
+        closes = due + timedelta(hours=AFTER_START_HOURS)
+    else:
+        due = at_local(session.on, SESSION_HOUR_LOCAL, tz)
+        closes = at_local(session.on, SESSION_DAY_CLOSE_HOUR_LOCAL, tz)
     return Occurrence(
         item_id=rule.item_id,
         instrument=rule.instrument,
         key=key,
         available_at=due - timedelta(hours=rule.window_hours),
         due_at=due,
-        expires_at=at_local(session.on, SESSION_DAY_CLOSE_HOUR_LOCAL, tz),
+        expires_at=closes,
         phase=timeline.phase_on(session.on) or "",
         session_number=session.number,
+        appointment_id=session.appointment_id,
     )
 
 

@@ -21,6 +21,8 @@ from django.http import Http404
 from ketaclinic.accounts import access
 from ketaclinic.accounts.models import User
 from ketaclinic.clinical import ClinicalSettings
+from ketaclinic.courses.choices import OPEN_COURSE_STATUSES
+from ketaclinic.courses.models import TreatmentCourse
 from ketaclinic.measures import benchmarks, trajectories
 from ketaclinic.measures.choices import AlertPriority, AssignmentStatus, EnrolmentStatus
 from ketaclinic.measures.models import (
@@ -35,7 +37,7 @@ from ketaclinic.measures.models import (
     Response,
     SafetyAlert,
 )
-from ketaclinic.measures.timeline import CareTimeline, timeline_for
+from ketaclinic.measures.timeline import CareTimeline, course_appointments_prefetch, timeline_for
 from ketaclinic.measures.trajectories import ScorePoint, Trajectory, point_from
 from ketaclinic.patients.models import Patient
 
@@ -112,10 +114,19 @@ def plan_for(user: Any, plan_id: Any, permission: str = "measures.configure") ->
     return plan
 
 
+def courses_to_measure(patient_id: int) -> QuerySet[TreatmentCourse]:
+    """The patient's open treatment courses that no measurement plan follows yet."""
+    return TreatmentCourse.objects.filter(
+        patient_id=patient_id,
+        status__in=OPEN_COURSE_STATUSES,
+        measurement_enrolments__isnull=True,
+    ).order_by("-start_date", "-pk")
+
+
 def active_enrolment(patient_id: int) -> MeasurementEnrolment | None:
     return (
         MeasurementEnrolment.objects.filter(patient_id=patient_id, status=EnrolmentStatus.ACTIVE)
-        .select_related("plan", "prescriber", "clinic")
+        .select_related("plan", "prescriber", "clinic", "course")
         .first()
     )
 
@@ -124,7 +135,7 @@ def latest_enrolment(patient_id: int) -> MeasurementEnrolment | None:
     """The active enrolment, else the most recent one that ended."""
     return (
         MeasurementEnrolment.objects.filter(patient_id=patient_id)
-        .select_related("plan", "prescriber", "clinic")
+        .select_related("plan", "prescriber", "clinic", "course")
         .order_by(
             Case(When(status=EnrolmentStatus.ACTIVE, then=Value(0)), default=Value(1)),
             "-started_at",
@@ -533,14 +544,17 @@ def outcome_summary(clinic_id: int, *, today: Any) -> OutcomeSummary:
     tz = ZoneInfo(clinic.timezone)
     settings = clinical_settings_for(clinic_id)
     enrolments: list[MeasurementEnrolment] = list(
-        MeasurementEnrolment.objects.filter(clinic_id=clinic_id).prefetch_related(
+        MeasurementEnrolment.objects.filter(clinic_id=clinic_id)
+        .select_related("clinic", "course")
+        .prefetch_related(
             Prefetch(
                 "patient__measure_responses",
                 queryset=Response.objects.filter(instrument__in=SUMMARY_INSTRUMENTS)
                 .only("pk", "patient_id", *_POINT_FIELDS[1:])
                 .order_by("completed_at", "pk"),
                 to_attr="summary_responses",
-            )
+            ),
+            course_appointments_prefetch("course__appointments"),
         )
     )
     summary = OutcomeSummary(clinic_id=clinic_id)

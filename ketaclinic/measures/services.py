@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -28,6 +28,8 @@ from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import diff, record_event
 from ketaclinic.clinical import INSTRUMENTS, PROTOCOLS, InvalidInput, score
 from ketaclinic.core import clock
+from ketaclinic.courses.choices import OPEN_COURSE_STATUSES
+from ketaclinic.courses.models import TreatmentCourse
 from ketaclinic.measures import notifications, questionnaire, scheduling, selectors, trajectories
 from ketaclinic.measures.choices import (
     AlertAction,
@@ -54,7 +56,7 @@ from ketaclinic.measures.models import (
     Response,
     SafetyAlert,
 )
-from ketaclinic.measures.timeline import timeline_for
+from ketaclinic.measures.timeline import course_appointments_prefetch, timeline_for
 from ketaclinic.patients.models import Patient
 
 # An unacknowledged alert is escalated again every escalate_after_minutes, at most this often.
@@ -372,25 +374,41 @@ def enrolment_start(
     actor: User,
     patient: Patient,
     plan: MeasurementPlan,
-    protocol: str,
-    first_session_on: Any,
     prescriber: User | None,
+    course: TreatmentCourse | None = None,
+    protocol: str = "",
+    first_session_on: Any = None,
     plan_weeks: int | None = None,
     notify_by_email: bool = True,
     notify_by_sms: bool = False,
     as_of: datetime | None = None,
 ) -> MeasurementEnrolment:
-    """Start measuring a patient under a plan for a course (one active enrolment at a time)."""
+    """Start measuring a patient under a plan (one active enrolment at a time).
+
+    With a treatment course, its appointments give the sessions and phases (and its prescriber
+    receives the alerts unless another is named); without one, a protocol and a first session
+    day lay them out. Baseline questionnaires taken at intake are adopted as pre-course scores.
+    """
     _require(actor, "measures.manage", patient.clinic_id)
     errors: dict[str, str] = {}
     if plan.clinic_id != patient.clinic_id or not plan.is_active:
         errors["plan"] = "Choose an active plan of the patient's clinic."
-    if protocol not in PROTOCOLS:
-        errors["protocol"] = "Choose a protocol."
+    if course is not None:
+        if course.patient_id != patient.pk or course.status not in OPEN_COURSE_STATUSES:
+            errors["course"] = "Choose an open treatment course of this patient."
+        elif MeasurementEnrolment.objects.filter(course=course).exists():
+            errors["course"] = "This course already has a measurement plan."
+        protocol, first_session_on = course.protocol, course.start_date
+        prescriber = prescriber or course.prescriber
+        plan_weeks = None
+    elif protocol not in PROTOCOLS:
+        errors["protocol"] = "Choose a protocol (or a treatment course)."
     elif plan_weeks is not None:
         fixed = PROTOCOLS[protocol].fixed_weeks
         if fixed is not None and plan_weeks > fixed:
             errors["plan_weeks"] = f"This protocol lasts {fixed} weeks."
+    if course is None and first_session_on is None:
+        errors["first_session_on"] = "Give the first session day (or choose a treatment course)."
     if (
         prescriber is not None
         and not Membership.objects.filter(
@@ -402,29 +420,163 @@ def enrolment_start(
         errors["__all__"] = "The patient already has an active measurement plan; end it first."
     if errors:
         raise ValidationError(errors)
-    enrolment = MeasurementEnrolment.objects.create(
-        clinic_id=patient.clinic_id,
+    enrolment = _enrol(
+        actor=actor,
         patient=patient,
         plan=plan,
-        prescriber=prescriber,
+        course=course,
         protocol=protocol,
         first_session_on=first_session_on,
+        prescriber=prescriber,
         plan_weeks=plan_weeks,
         notify_by_email=notify_by_email,
         notify_by_sms=notify_by_sms,
-        started_at=_now(as_of),
-        created_by=actor,
+        now=_now(as_of),
     )
+    return enrolment
+
+
+def _enrol(*, actor: User | None, now: datetime, **fields: Any) -> MeasurementEnrolment:
+    """Write an enrolment (the caller checked the rules), audit it, adopt intake baselines."""
+    enrolment = MeasurementEnrolment.objects.create(
+        clinic_id=fields["patient"].clinic_id, started_at=now, created_by=actor, **fields
+    )
+    course = fields.get("course")
     _audit(
         Action.CREATE,
         actor=actor,
         obj=enrolment,
-        patient_id=patient.pk,
-        clinic_id=patient.clinic_id,
-        detail=f"measurement plan {plan.name!r}, protocol {protocol}, first session "
-        f"{first_session_on}",
+        patient_id=enrolment.patient_id,
+        clinic_id=enrolment.clinic_id,
+        detail=f"measurement plan {enrolment.plan.name!r}, "
+        + (
+            f"treatment course {course.pk}"
+            if course is not None
+            else f"protocol {enrolment.protocol}, first session {enrolment.first_session_on}"
+        ),
     )
+    _adopt_intake_baselines(enrolment.patient)
     return enrolment
+
+
+def _adopt_intake_baselines(patient: Patient) -> list[Response]:
+    """Baseline questionnaires recorded at intake (screening) become pre-course scores, once.
+
+    They are scored by the same clinical rules and were reviewed by a clinician at intake, so
+    they are adopted as they are and raise no new alert.
+    """
+    from ketaclinic.screening.models import BaselineMeasure
+
+    tz = ZoneInfo(patient.clinic.timezone)
+    adopted = []
+    rows = BaselineMeasure.objects.filter(
+        patient_id=patient.pk,
+        instrument__in=questionnaire.PLAN_INSTRUMENTS,
+        measures_response__isnull=True,
+    ).order_by("administered_on", "pk")
+    for row in rows:
+        definition = INSTRUMENTS[row.instrument]
+        answers = row.answers
+        if isinstance(answers, list):
+            answers = dict(zip(definition.item_ids, answers, strict=False))
+        recorded = row.recorded_at.astimezone(tz)
+        completed = (
+            row.recorded_at
+            if recorded.date() == row.administered_on
+            else scheduling.at_local(row.administered_on, 12, tz)
+        )
+        response = Response.objects.create(
+            clinic_id=patient.clinic_id,
+            patient=patient,
+            instrument=row.instrument,
+            instrument_version=definition.version,
+            answers={key: int(value) for key, value in answers.items()},
+            total=row.total,
+            severity=row.severity,
+            flags=list(row.flags),
+            subscores=dict(row.subscores),
+            loinc_total=definition.loinc_total or "",
+            completed_at=completed,
+            source=ResponseSource.SCREENING,
+            entered_by_id=row.recorded_by_id,
+            adopted_from=row,
+        )
+        record_event(
+            action=Action.CREATE,
+            username="system",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.pk,
+            obj=response,
+            detail=f"intake baseline {definition.title} {row.total} adopted as a pre-course score",
+        )
+        adopted.append(response)
+    return adopted
+
+
+def enrolments_follow_courses(*, as_of: datetime | None = None) -> int:
+    """Tie measurement to treatment courses: an open course without a measurement plan gets the
+    clinic's default plan (an active enrolment without a course adopts the course instead), and
+    a stopped course ends its enrolment. Returns how many enrolments changed."""
+    from ketaclinic.courses.choices import CourseStatus
+
+    now = _now(as_of)
+    changed = 0
+    waiting = (
+        TreatmentCourse.objects.filter(status__in=OPEN_COURSE_STATUSES)
+        .exclude(measurement_enrolments__isnull=False)
+        .select_related("patient__clinic", "prescriber")
+        .order_by("pk")
+    )
+    defaults = {
+        plan.clinic_id: plan
+        for plan in MeasurementPlan.objects.filter(is_default=True, is_active=True)
+    }
+    for course in waiting:
+        with transaction.atomic():
+            current = (
+                MeasurementEnrolment.objects.select_for_update()
+                .filter(patient_id=course.patient_id, status=EnrolmentStatus.ACTIVE)
+                .first()
+            )
+            if current is not None and current.course_id is None:
+                current.course = course
+                current.protocol, current.first_session_on = course.protocol, course.start_date
+                current.prescriber = current.prescriber or course.prescriber
+                current.save(update_fields=["course", "protocol", "first_session_on", "prescriber"])
+                record_event(
+                    action=Action.UPDATE,
+                    username="system",
+                    clinic_id=current.clinic_id,
+                    patient_id=current.patient_id,
+                    obj=current,
+                    detail=f"measurement plan follows treatment course {course.pk}",
+                )
+                changed += 1
+                continue
+            plan = defaults.get(course.clinic_id)
+            if current is not None or plan is None:
+                continue  # measured under another course, or the clinic has no default plan
+            _enrol(
+                actor=None,
+                now=now,
+                patient=course.patient,
+                plan=plan,
+                course=course,
+                protocol=course.protocol,
+                first_session_on=course.start_date,
+                prescriber=course.prescriber,
+                plan_weeks=None,
+            )
+            changed += 1
+    stopped = MeasurementEnrolment.objects.filter(
+        status=EnrolmentStatus.ACTIVE, course__status=CourseStatus.STOPPED
+    ).values_list("pk", flat=True)
+    for pk in list(stopped):
+        with transaction.atomic():
+            enrolment = MeasurementEnrolment.objects.select_for_update().get(pk=pk)
+            _end(enrolment, reason="Treatment course stopped", now=now, actor=None)
+            changed += 1
+    return changed
 
 
 @transaction.atomic
@@ -438,7 +590,12 @@ def enrolment_end(
     enrolment = MeasurementEnrolment.objects.select_for_update().get(pk=enrolment.pk)
     if enrolment.status != EnrolmentStatus.ACTIVE:
         raise ValidationError({"__all__": "This plan has already ended."})
-    now = _now(as_of)
+    return _end(enrolment, reason=reason, now=_now(as_of), actor=actor)
+
+
+def _end(
+    enrolment: MeasurementEnrolment, *, reason: str, now: datetime, actor: User | None
+) -> MeasurementEnrolment:
     enrolment.status, enrolment.ended_at = EnrolmentStatus.ENDED, now
     enrolment.ended_reason = reason.strip()[:200]
     enrolment.save(update_fields=["status", "ended_at", "ended_reason"])
@@ -476,10 +633,13 @@ def assignments_schedule(*, as_of: datetime | None = None) -> list[Assignment]:
     """
     now = _now(as_of)
     created: list[Assignment] = []
-    enrolments = list(
+    enrolments: list[MeasurementEnrolment] = list(
         MeasurementEnrolment.objects.filter(status=EnrolmentStatus.ACTIVE)
-        .select_related("clinic")
-        .prefetch_related("plan__items")
+        .select_related("clinic", "course")
+        .prefetch_related(
+            "plan__items",
+            course_appointments_prefetch("course__appointments"),
+        )
         .order_by("pk")
     )
     for start in range(0, len(enrolments), 500):
@@ -488,7 +648,7 @@ def assignments_schedule(*, as_of: datetime | None = None) -> list[Assignment]:
 
 
 @transaction.atomic
-def _schedule_chunk(enrolments: list[MeasurementEnrolment], now: datetime) -> list[Assignment]:
+def _schedule_chunk(enrolments: Sequence[MeasurementEnrolment], now: datetime) -> list[Assignment]:
     ids = [e.pk for e in enrolments]
     patient_ids = [e.patient_id for e in enrolments]
     existing = set(
@@ -554,6 +714,8 @@ def _schedule_chunk(enrolments: list[MeasurementEnrolment], now: datetime) -> li
                         occurrence_key=occ.key,
                         instrument=item.instrument,
                         respondent=item.respondent,
+                        course_id=enrolment.course_id,
+                        appointment_id=occ.appointment_id,
                         course_phase=occ.phase,
                         session_number=occ.session_number,
                         available_at=occ.available_at,

@@ -1,8 +1,9 @@
 """Background work of measurement-based care, run by `ketaclinic worker` (django-tasks).
 
-`measurement_tick` runs every KETACLINIC_MEASURES_TICK_SECONDS: it creates the questionnaires
-that fell due, delivers them, sends reminders, expires what closed and escalates alerts that
-waited too long. Alert notices and ad-hoc questionnaires are queued at once when they happen.
+`measurement_tick` runs every KETACLINIC_MEASURES_TICK_SECONDS: it puts new treatment courses
+on the clinic's default plan, creates the questionnaires that fell due, delivers them, sends
+reminders, expires what closed and escalates alerts that waited too long. Alert notices and
+ad-hoc questionnaires are queued at once when they happen.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ def notify_alert(alert_id: int, escalated: bool = False) -> int:
 def measurement_tick() -> dict[str, int]:
     """The periodic run; returns what it did, kept on the task result for operators."""
     try:
+        followed = services.enrolments_follow_courses()
         created = services.assignments_schedule()
         return {
+            "enrolments": followed,
             "scheduled": len(created),
             "delivered": services.assignments_deliver_due(),
             "reminded": services.assignments_remind(),

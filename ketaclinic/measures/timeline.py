@@ -5,21 +5,24 @@ Measurement needs the timeline to schedule questionnaires per phase and before e
 pick the baseline (the last score before the first dose, reference §10 rule 16), to mark
 sessions on trajectory charts and to count sessions for the late-responder label.
 
-Until treatment courses and sessions exist in the database, the timeline is the plan of the
-enrolment's protocol laid out by `clinical.plan_course`: planned sessions in the past count as
-given. When the courses app lands, `timeline_for` reads its appointments instead; callers do not
-change.
+For an enrolment without a course, the timeline is the plan of the enrolment's protocol laid
+out by `clinical.plan_course`: planned sessions in the past count as
+given. An enrolment linked to a treatment course reads the course's appointments instead
+(real times, booster sessions, rescheduled dates); callers do not change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from ketaclinic.clinical import PROTOCOLS, plan_course
+from django.db.models import Prefetch
+
+from ketaclinic.clinical import PROTOCOLS, TREATMENTS, plan_course
 from ketaclinic.measures.choices import Phase
 
 if TYPE_CHECKING:
@@ -54,6 +57,8 @@ class SessionMark:
     route: str
     dose_mg: int | None
     dose_mg_per_kg: Decimal | None
+    starts_at: datetime | None = None  # booked appointments have a time; planned ones do not
+    appointment_id: int | None = None
 
     @property
     def dose_label(self) -> str:
@@ -140,29 +145,135 @@ def build_timeline(
         for p in planned
         if ends_on is None or p.date <= ends_on
     )
-    starts: list[tuple[str, date]] = []
-    for session in sessions:
-        if not starts or starts[-1][0] != session.phase:
-            starts.append((session.phase, session.on))
-    if sessions and sessions[-1].phase == Phase.INDUCTION:
-        starts.append((Phase.MAINTENANCE, sessions[-1].on + timedelta(days=1)))
-    spans: list[PhaseSpan] = []
-    for index, (phase, start) in enumerate(starts):
-        if index == 0:
-            start = first_session_on
-        end = starts[index + 1][1] - timedelta(days=1) if index + 1 < len(starts) else ends_on
-        spans.append(PhaseSpan(str(phase), start, end))
     return CareTimeline(
         first_session_on=sessions[0].on if sessions else first_session_on,
         sessions=sessions,
-        phases=tuple(spans),
+        phases=_spans(sessions, first_session_on, ends_on),
         treatment=definition.treatment,
+    )
+
+
+# A booster is a short return to treatment: its phase lasts until the next session of another
+# phase or, after the last booster, this many days; maintenance follows (clinic convention [U]).
+BOOSTER_PHASE_DAYS = 14
+
+
+def _spans(
+    sessions: tuple[SessionMark, ...], course_start: date, ends_on: date | None
+) -> tuple[PhaseSpan, ...]:
+    """Phase spans from consecutive runs of sessions in one phase.
+
+    The first span starts on the course's first day. Maintenance runs up to the next run of
+    another phase. Induction ends with its last session, a booster BOOSTER_PHASE_DAYS after its
+    last session (or at the next run); the time after either, until the next run or for good,
+    is maintenance.
+    """
+    runs: list[list[Any]] = []  # [phase, first day, last day]
+    for session in sessions:
+        if runs and runs[-1][0] == session.phase:
+            runs[-1][2] = session.on
+        else:
+            runs.append([session.phase, session.on, session.on])
+    day = timedelta(days=1)
+    raw: list[tuple[str, date, date | None]] = []
+    for index, (phase, first, last) in enumerate(runs):
+        start = min(course_start, first) if index == 0 else first
+        following = runs[index + 1][1] if index + 1 < len(runs) else None
+        limit = following - day if following is not None else None
+        if phase == Phase.MAINTENANCE:
+            raw.append((phase, start, limit))
+            continue
+        end = last if phase == Phase.INDUCTION else last + timedelta(days=BOOSTER_PHASE_DAYS - 1)
+        if limit is not None and end > limit:
+            end = limit
+        raw.append((phase, start, end))
+        next_phase = runs[index + 1][0] if following is not None else None
+        if next_phase != Phase.MAINTENANCE and (limit is None or end < limit):
+            raw.append((str(Phase.MAINTENANCE), end + day, limit))
+    spans: list[PhaseSpan] = []
+    for phase, start, end in raw:
+        if ends_on is not None:
+            if start > ends_on:
+                break
+            end = ends_on if end is None else min(end, ends_on)
+        spans.append(PhaseSpan(str(phase), start, end))
+    return tuple(spans)
+
+
+def course_timeline(
+    course: Any, appointments: list[Any], *, tz: ZoneInfo, ends_on: date | None = None
+) -> CareTimeline:
+    """The timeline of a treatment course from its booked appointments (scheduled or given;
+    cancelled, missed and rescheduled ones are not sessions)."""
+    route = TREATMENTS[course.treatment].route if course.treatment in TREATMENTS else ""
+    booked = sorted(
+        (a for a in appointments if a.status in SESSION_STATUSES), key=lambda a: a.starts_at
+    )
+    sessions = tuple(
+        SessionMark(
+            number=a.number,
+            on=a.starts_at.astimezone(tz).date(),
+            phase=str(a.phase),
+            route=route,
+            dose_mg=a.dose_mg,
+            dose_mg_per_kg=a.dose_mg_per_kg,
+            starts_at=a.starts_at,
+            appointment_id=a.pk,
+        )
+        for a in booked
+        if ends_on is None or a.starts_at.astimezone(tz).date() <= ends_on
+    )
+    return CareTimeline(
+        first_session_on=sessions[0].on if sessions else course.start_date,
+        sessions=sessions,
+        phases=_spans(sessions, course.start_date, ends_on),
+        treatment=course.treatment,
+    )
+
+
+# Appointment statuses that are sessions (courses.choices.BOOKED_STATUSES).
+SESSION_STATUSES = frozenset({"scheduled", "completed"})
+
+
+def course_appointments_prefetch(lookup: str) -> Prefetch:
+    """Prefetch a course's sessions the way `course_appointments` reads them."""
+    from ketaclinic.courses.models import Appointment
+
+    return Prefetch(
+        lookup,
+        queryset=Appointment.objects.filter(status__in=SESSION_STATUSES).order_by(
+            "starts_at", "pk"
+        ),
+        to_attr="timeline_appointments",
+    )
+
+
+def course_appointments(course: Any) -> list[Any]:
+    """The course's appointments: prefetched by the scheduler (`timeline_appointments`), or one
+    query here."""
+    prefetched = getattr(course, "timeline_appointments", None)
+    if prefetched is not None:
+        return list(prefetched)
+    from ketaclinic.courses.models import Appointment
+
+    return list(
+        Appointment.objects.filter(course_id=course.pk, status__in=SESSION_STATUSES).order_by(
+            "starts_at", "pk"
+        )
     )
 
 
 def timeline_for(enrolment: MeasurementEnrolment) -> CareTimeline:
     """The timeline of one enrolment (see the module docstring)."""
     ends_on = enrolment.ended_at.date() if enrolment.ended_at else None
+    if enrolment.course_id is not None:
+        course = enrolment.course
+        return course_timeline(
+            course,
+            course_appointments(course),
+            tz=ZoneInfo(enrolment.clinic.timezone),
+            ends_on=ends_on,
+        )
     return build_timeline(
         enrolment.protocol,
         enrolment.first_session_on,

@@ -208,11 +208,17 @@ def enrol(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
         clinic_id=patient.clinic_id, is_active=True
     )
     default_plan = plans.filter(is_default=True).first()
+    courses = selectors.courses_to_measure(patient.pk)
     form = forms.EnrolForm(
         request.POST or None,
         plans=plans,
         prescribers=_prescribers(patient.clinic_id),
-        initial={"plan": default_plan, "first_session_on": clock.today_in(patient.clinic.timezone)},
+        courses=courses,
+        initial={
+            "plan": default_plan,
+            "course": courses.first(),
+            "first_session_on": clock.today_in(patient.clinic.timezone),
+        },
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -221,6 +227,7 @@ def enrol(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
                 actor=request.user,
                 patient=patient,
                 plan=data["plan"],
+                course=data["course"],
                 protocol=data["protocol"],
                 first_session_on=data["first_session_on"],
                 prescriber=data["prescriber"],

@@ -97,6 +97,7 @@ def home(request: AuthenticatedRequest, patient: Patient) -> HttpResponse:
             "upcoming": upcoming,
             "checked_in_today": checked_in_today,
             "today": today,
+            "tz_name": patient.clinic.timezone,
         },
     )
 
@@ -386,6 +387,7 @@ def sessions(request: AuthenticatedRequest, patient: Patient) -> HttpResponse:
         "portal/sessions.html",
         {
             "upcoming": upcoming,
+            "tz_name": patient.clinic.timezone,
             "treatment": TREATMENTS.get(treatment),
             "instructions": instructions.for_treatment(treatment),
         },
