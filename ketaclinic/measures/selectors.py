@@ -433,6 +433,19 @@ def safety_flags_for_patients(patient_ids: Iterable[int]) -> dict[int, list[Safe
     return dict(grouped)
 
 
+def pre_session_responses(appointment_ids: Iterable[int]) -> dict[int, list[Response]]:
+    """The questionnaires answered for each appointment (before-session plan items), in one
+    query, for the pre-dose gate and the day board: PHQ-9 item 9 and C-SSRS flags included."""
+    grouped: dict[int, list[Response]] = defaultdict(list)
+    rows = Response.objects.filter(
+        assignment__appointment_id__in=list(appointment_ids)
+    ).select_related("assignment")
+    for row in rows.order_by("completed_at", "pk"):
+        if row.assignment is not None and row.assignment.appointment_id is not None:
+            grouped[row.assignment.appointment_id].append(row)
+    return dict(grouped)
+
+
 def booster_recommendations(user: Any, *, open_only: bool = True) -> QuerySet:
     qs = BoosterRecommendation.objects.filter(
         clinic_id__in=access.clinic_ids_for(user, "measures.view")

@@ -89,6 +89,17 @@ def test_pre_session_questionnaires_follow_the_booked_times(world, course, plan_
     assert before.due_at == first.starts_at  # 10:30, the booked time
     assert before.expires_at == first.starts_at + timedelta(hours=1)
     assert before.available_at == first.starts_at - timedelta(hours=24)
+    with time_machine.travel(first.starts_at - timedelta(hours=2), tick=False):
+        services.response_submit(
+            actor=world.users["nurse"],
+            assignment=before,
+            answers=factories.phq9(12, item9=1),
+            source="clinic",
+        )
+    (screen,) = selectors.pre_session_responses([first.pk])[first.pk]
+    assert screen.total == 12 and screen.has_suicidal_ideation  # for the pre-dose gate
+    flags = selectors.safety_flags_for_patients([world.patient_a2.pk])
+    assert [a.kind for a in flags[world.patient_a2.pk]] == ["phq9_item9"]  # for the day board
 
 
 def test_rescheduled_and_booster_sessions_change_the_timeline(world, course, plan_before_sessions):
