@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -15,7 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-PG_DATABASE = "ketaclinic_bench"
+# BENCH_PG_DATABASE: another database name, e.g. for a second checkout benching at the same time.
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "ketaclinic_bench")
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", PG_DATABASE):
+    raise SystemExit("bench: BENCH_PG_DATABASE must be a plain lower-case identifier")
 SQLITE_PATH = VAR / "bench.sqlite3"
 PATIENTS = 10_000
 SEED = 2026
