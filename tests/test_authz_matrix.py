@@ -38,6 +38,7 @@ from ketaclinic.audit.selectors import verify_audit_chain
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import EDITABLE_FIELDS
 from tests.conftest import ALL_PERSONAS, World
+from tests.controlled_substances import matrix_support as cs_matrix
 from tests.measures import matrix_support as measures_matrix
 from tests.routes import api_operation_routes, api_operations, url_routes
 
@@ -205,6 +206,43 @@ _POST_ONLY = signed_in(NOT_ALLOWED)
 _POST_ONLY_SCOPED = signed_in(scoped(NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED))
 _NOWHERE = scoped(NOT_FOUND, NOT_FOUND, NOT_FOUND)
 _API_MEASURES = "ketaclinic_measures_api_"
+
+# The controlled-substance ledger (issue 4): a permission held at no clinic is 403; a clinic (or
+# its record) where it is not held is 404, like a missing one. The other clinic's nurse holds
+# the nurse permissions at clinic B, so her "own" objects are clinic B's.
+_CS_HOLDERS = {
+    "cs.view": {"prescriber", "nurse", "clinic_admin", "auditor"},
+    "cs.record": {"prescriber", "nurse"},
+    "cs.stock": {"prescriber", "nurse", "clinic_admin"},
+    "cs.manage": {"clinic_admin"},
+    "cs.report": {"clinic_admin", "auditor"},
+}
+_API_CS = "ketaclinic_controlled_substances_api_"
+
+
+def _cs(
+    permission: str, outcome: Out, *, api: bool = False, scoped_rule: bool = True,
+    **overrides: Outcome,
+) -> dict[str, Outcome]:  # fmt: skip
+    holders = _CS_HOLDERS[permission]
+    table: dict[str, Outcome] = {}
+    for persona in ALL_PERSONAS:
+        holds = persona in holders or (persona == "other_clinic_nurse" and "nurse" in holders)
+        if persona == "anonymous":
+            table[persona] = UNAUTHORIZED if api else TO_LOGIN
+        elif holds:
+            table[persona] = scoped(outcome) if scoped_rule else outcome
+        else:
+            table[persona] = FORBIDDEN
+    return {**table, **overrides}
+
+
+def _cs_reverse(outcome: Out, *, api: bool = False) -> dict[str, Outcome]:
+    """Reversing: administrators any entry of their clinic, others only entries they recorded
+    (the matrix's entries are recorded by the clinic's nurse)."""
+    not_theirs = scoped(FORBIDDEN)
+    return _cs("cs.view", outcome, api=api, prescriber=not_theirs, auditor=not_theirs)
+
 
 MATRIX: dict[str, dict[str, Rule]] = {
     # pages ---------------------------------------------------------------------------------
@@ -446,6 +484,150 @@ MATRIX: dict[str, dict[str, Rule]] = {
                          target="alert", audit_object="measures.safetyalert",
                          effect="alert_acknowledged", body="ack_json"),
     },
+    # controlled-substance ledger (issue 4): pages --------------------------------------------
+    "controlled_substances:index": {"GET": Rule(_cs("cs.view", OK, scoped_rule=False))},
+    "controlled_substances:balances": {
+        "GET": Rule(_cs("cs.view", OK), audit="list", target="clinic",
+                    audit_object="controlled_substances.balance"),
+    },
+    "controlled_substances:ledger": {
+        "GET": Rule(_cs("cs.view", OK), audit="list", target="clinic",
+                    audit_object="controlled_substances.ledgerentry"),
+    },
+    "controlled_substances:ledger_csv": {
+        "GET": Rule(_cs("cs.report", OK), audit="export", target="clinic",
+                    audit_object="controlled_substances.ledgerentry"),
+    },
+    "controlled_substances:entry": {
+        "GET": Rule(_cs("cs.view", OK), audit="read", target="cs_entry",
+                    audit_object="controlled_substances.ledgerentry"),
+    },
+    "controlled_substances:entry_reverse": {
+        "GET": Rule(_cs_reverse(OK), target="cs_entry"),
+        "POST": Rule(_cs_reverse(FORM_ERRORS), target="cs_entry"),
+    },
+    **{
+        f"controlled_substances:{name}": {
+            "GET": Rule(_cs(permission, OK), target="clinic"),
+            "POST": Rule(_cs(permission, FORM_ERRORS), target="clinic"),
+        }
+        for name, permission in (
+            ("receive", "cs.stock"), ("administer", "cs.record"), ("waste", "cs.record"),
+            ("transfer", "cs.stock"), ("dispose", "cs.manage"), ("adjust", "cs.manage"),
+            ("loss", "cs.manage"), ("product_new", "cs.manage"), ("location_new", "cs.manage"),
+        )
+    },
+    "controlled_substances:administer_preview": {
+        "GET": Rule(_cs("cs.record", OK), target="clinic"),
+    },
+    "controlled_substances:counts": {"GET": Rule(_cs("cs.view", OK), target="clinic")},
+    "controlled_substances:count_new": {
+        "GET": Rule(_cs("cs.stock", OK), target="cs_location"),
+        "POST": Rule(_cs("cs.stock", FORM_ERRORS), target="cs_location"),
+    },
+    "controlled_substances:count": {"GET": Rule(_cs("cs.view", OK), target="cs_count")},
+    "controlled_substances:investigations": {
+        "GET": Rule(_cs("cs.report", OK), audit="list", target="clinic",
+                    audit_object="controlled_substances.investigation"),
+        "POST": Rule(_cs("cs.report", FORM_ERRORS, auditor=scoped(FORBIDDEN)), target="clinic"),
+    },
+    "controlled_substances:investigation": {
+        "GET": Rule(_cs("cs.report", OK), audit="read", target="cs_investigation",
+                    audit_object="controlled_substances.investigation"),
+        "POST": Rule(_cs("cs.report", FORM_ERRORS, auditor=scoped(FORBIDDEN)),
+                     target="cs_investigation"),
+    },
+    "controlled_substances:reports": {"GET": Rule(_cs("cs.report", OK), target="clinic")},
+    "controlled_substances:report": {
+        "GET": Rule(_cs("cs.report", OK), audit="list", target="clinic",
+                    audit_object="controlled_substances.report"),
+    },
+    "controlled_substances:report_print": {
+        "GET": Rule(_cs("cs.report", OK), audit="print", target="clinic",
+                    audit_object="controlled_substances.report"),
+    },
+    "controlled_substances:report_csv": {
+        "GET": Rule(_cs("cs.report", OK), audit="export", target="clinic",
+                    audit_object="controlled_substances.report"),
+    },
+    "controlled_substances:catalogue": {"GET": Rule(_cs("cs.view", OK), target="clinic")},
+    # controlled-substance ledger: API (writes are refused by the service: nobody signs) ------
+    _API_CS + "list_products": {
+        "GET": api_rule(expect=_cs("cs.view", OK, api=True, scoped_rule=False)),
+    },
+    _API_CS + "create_product": {
+        "POST": api_rule(expect=_cs("cs.manage", FIELD_ERRORS, api=True, scoped_rule=False),
+                         body="cs_product"),
+    },
+    _API_CS + "list_balances": {
+        "GET": api_rule(expect=_cs("cs.view", OK, api=True), audit="list", target="clinic",
+                        audit_object="controlled_substances.balance"),
+    },
+    _API_CS + "list_entries": {
+        "GET": api_rule(expect=_cs("cs.view", OK, api=True), audit="list", target="clinic",
+                        audit_object="controlled_substances.ledgerentry"),
+    },
+    _API_CS + "get_entry": {
+        "GET": api_rule(expect=_cs("cs.view", OK, api=True), audit="read", target="cs_entry",
+                        audit_object="controlled_substances.ledgerentry"),
+    },
+    _API_CS + "reverse_entry": {
+        "POST": api_rule(expect=_cs_reverse(FIELD_ERRORS, api=True), target="cs_entry",
+                         body="cs_reversal"),
+    },
+    **{
+        _API_CS + operation: {
+            "GET": api_rule(expect=_cs(permission, OK, api=True), target="clinic"),
+        }
+        for operation, permission in (
+            ("list_locations", "cs.view"), ("list_lots", "cs.view"), ("list_counts", "cs.view"),
+            ("list_deadlines", "cs.report"),
+        )
+    },
+    **{
+        _API_CS + operation: {
+            "POST": api_rule(expect=_cs(permission, FIELD_ERRORS, api=True), target="clinic",
+                             body=body),
+        }
+        for operation, permission, body in (
+            ("create_location", "cs.manage", "cs_location"),
+            ("create_receipt", "cs.stock", "cs_receipt"),
+            ("create_administration", "cs.record", "cs_administration"),
+            ("create_waste", "cs.record", "cs_waste"),
+            ("create_transfer", "cs.stock", "cs_transfer"),
+            ("create_disposal", "cs.manage", "cs_disposal"),
+            ("create_adjustment", "cs.manage", "cs_adjustment"),
+            ("create_loss", "cs.manage", "cs_loss"),
+            ("create_count", "cs.stock", "cs_count"),
+            ("create_investigation", "cs.manage", "cs_investigation"),
+        )
+    },
+    _API_CS + "get_count": {
+        "GET": api_rule(expect=_cs("cs.view", OK, api=True), target="cs_count"),
+    },
+    _API_CS + "list_investigations": {
+        "GET": api_rule(expect=_cs("cs.report", OK, api=True), audit="list", target="clinic",
+                        audit_object="controlled_substances.investigation"),
+    },
+    _API_CS + "get_investigation": {
+        "GET": api_rule(expect=_cs("cs.report", OK, api=True), audit="read",
+                        target="cs_investigation",
+                        audit_object="controlled_substances.investigation"),
+    },
+    **{
+        _API_CS + operation: {
+            "POST": api_rule(expect=_cs("cs.manage", FIELD_ERRORS, api=True),
+                             target="cs_investigation", body=body),
+        }
+        for operation, body in (
+            ("classify_investigation", "cs_classify"), ("investigation_notice", "cs_notice"),
+            ("investigation_form_106", "cs_form_106"), ("close_investigation", "cs_close"),
+        )
+    },
+    _API_CS + "get_report": {
+        "GET": api_rule(expect=_cs("cs.report", OK, api=True), audit="export", target="clinic",
+                        audit_object="controlled_substances.report"),
+    },
 }  # fmt: skip
 
 # Patient-data routes: a success must leave a row naming the patient and its clinic.
@@ -602,6 +784,8 @@ def prepare(case: Case, world: World, client_for: Callable[..., Client]) -> Ctx:
         ctx.clinic_id = ctx.clinic.pk if ctx.clinic else _missing_id(Clinic)
     elif rule.target in measures_matrix.TARGETS:
         measures_matrix.fill(rule.target, case.scope, persona, world, ctx)
+    elif rule.target in cs_matrix.TARGETS:
+        cs_matrix.fill(rule.target, case.scope, persona, world, ctx)
     return ctx
 
 
@@ -646,6 +830,7 @@ BODIES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "patient_json": _patient_json,
     "patient_patch": lambda ctx: {"phone": NEW_PHONE},
     **measures_matrix.bodies(),
+    **cs_matrix.bodies(),
 }
 
 
@@ -656,6 +841,7 @@ def send(case: Case, ctx: Ctx) -> Any:
         "token_id": ctx.token_id,
         "clinic_id": ctx.clinic_id,
         **measures_matrix.FIXED_VALUES,
+        **cs_matrix.FIXED_VALUES,
         **ctx.values,
     }
     missing = set(case.endpoint.params) - {k for k, v in values.items() if v is not None}
@@ -682,6 +868,7 @@ def state() -> dict[str, Any]:
         ),
         "tokens": sorted(ApiToken.objects.values_list("pk", "user_id", "revoked_at")),
         "measures": measures_matrix.state(),
+        "controlled_substances": cs_matrix.state(),
     }
 
 
