@@ -52,7 +52,8 @@ class IntakeForm(ServiceModelForm):
     )
 
     def clean_referred_on(self) -> Any:
-        # Also checked by the service; here so the front desk sees it with the patient's errors.
+        # Also checked by the service against the clinic's own date; here (against the UTC
+        # date, which is never behind a clinic's) so it shows with the patient's errors.
         value = self.cleaned_data.get("referred_on")
         if value and value > clock.now().date():
             raise forms.ValidationError("This date is in the future.")

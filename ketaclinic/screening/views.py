@@ -111,8 +111,12 @@ def referral_new(request: AuthenticatedRequest) -> HttpResponse:
     access.require(request.user, "referral.manage")
     clinics = access.clinics_for(request.user, "referral.manage")
     patient_form = f.NewPatientReferralForm(request.POST or None, clinics=clinics, prefix="p")
+    first = clinics.first()
+    today = clock.today_in(first.timezone) if first else clock.now().date()
     intake_form = f.IntakeForm(
-        request.POST or None, prefix="r", initial={"referred_on": clock.now().date()}
+        request.POST or None,
+        prefix="r",
+        initial={"referred_on": today},
     )
     if request.method == "POST" and patient_form.is_valid() and intake_form.is_valid():
         try:
@@ -145,7 +149,8 @@ def referral_new(request: AuthenticatedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def referral_existing(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
     patient = access.get_patient(request.user, patient_id, "referral.manage")
-    form = f.IntakeForm(request.POST or None, initial={"referred_on": clock.now().date()})
+    today = services.clinic_today(patient)
+    form = f.IntakeForm(request.POST or None, initial={"referred_on": today})
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -372,11 +377,11 @@ def _record_form(
     service: Any,
     title: str,
     anchor: str,
-    initial: dict[str, Any] | None = None,
+    date_field: str,
 ) -> HttpResponse:
     patient = access.get_patient(request.user, patient_id, "intake.view")
     access.require(request.user, "intake.edit", patient.clinic_id)
-    form = form_class(request.POST or None, initial=initial)
+    form = form_class(request.POST or None, initial={date_field: services.clinic_today(patient)})
     context = {"form": form, "patient": patient, "title": title, "anchor": anchor}
     if request.method == "POST":
         if form.is_valid():
@@ -402,7 +407,7 @@ def pdmp(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
         service=services.pdmp_check_record,
         title="PDMP check",
         anchor="substance",
-        initial={"checked_on": clock.now().date()},
+        date_field="checked_on",
     )
 
 
@@ -416,7 +421,7 @@ def vitals(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
         service=services.baseline_vitals_record,
         title="Baseline vitals",
         anchor="vitals",
-        initial={"measured_on": clock.now().date()},
+        date_field="measured_on",
     )
 
 
@@ -531,7 +536,7 @@ def measure_new(request: AuthenticatedRequest, patient_id: int, instrument: str)
     access.require(request.user, "intake.edit", patient.clinic_id)
     definition = INSTRUMENTS[instrument]
     form = f.measure_form_class(instrument)(
-        request.POST or None, initial={"administered_on": clock.now().date()}
+        request.POST or None, initial={"administered_on": services.clinic_today(patient)}
     )
     context = {"form": form, "patient": patient, "instrument": definition}
     if request.method == "POST":
@@ -645,7 +650,10 @@ def consent(request: AuthenticatedRequest, patient_id: int, consent_kind: str) -
     text = services.consent_text_current(patient.organisation_id, kind)
     form = f.ConsentForm(
         request.POST or None,
-        initial={"patient_signature": patient.full_name, "patient_signed_on": clock.now().date()},
+        initial={
+            "patient_signature": patient.full_name,
+            "patient_signed_on": services.clinic_today(patient),
+        },
     )
     context = {"form": form, "patient": patient, "text": text, "kind": ConsentKind(kind)}
     if request.method == "POST":

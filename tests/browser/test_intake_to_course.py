@@ -6,7 +6,7 @@ first appointment with the override alert."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -90,7 +90,8 @@ def test_referral_to_scheduled_esketamine_course(
     page.get_by_role("button", name="Record signatures").click()
     page.goto(f"/screening/patients/{patient.pk}/rems/")
     page.get_by_label("REMS patient enrolment ID").fill("SPR-4200123")
-    page.get_by_label("Enrolled on").fill(date.today().isoformat())
+    clinic_today = datetime.now(ZoneInfo(world.clinic_a.timezone)).date()
+    page.get_by_label("Enrolled on").fill(clinic_today.isoformat())
     page.get_by_role("button", name="Save").click()
     sign_out(page)
 

@@ -315,3 +315,17 @@ def test_chart_query_count_does_not_grow_with_history_or_patients(world, client_
     for _ in range(30):
         PatientFactory(clinic=world.clinic_a, date_of_birth=date(1970, 1, 1))
     assert _chart_queries(client, patient) == small
+
+
+def test_default_dates_are_the_clinics_own_day(world, client_for, time_machine):
+    # 23:30 in Boston is already the next day in UTC: forms must offer Boston's date.
+    from datetime import UTC, datetime
+
+    time_machine.move_to(datetime(2026, 3, 3, 4, 30, tzinfo=UTC))
+    client = client_for("nurse")
+    patient = world.patient_a2
+    for url in ("pdmp/", "vitals/", "measures/phq9/", "consent/esketamine/"):
+        page = client.get(f"/screening/patients/{patient.pk}/{url}").content.decode()
+        assert 'value="2026-03-02"' in page and "2026-03-03" not in page, url
+    referral = client_for("front_desk").get(f"/screening/patients/{patient.pk}/referral/")
+    assert 'value="2026-03-02"' in referral.content.decode()
