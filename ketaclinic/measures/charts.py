@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
 from ketaclinic.clinical import INSTRUMENTS
 from ketaclinic.measures.scheduling import add_months
 from ketaclinic.measures.timeline import CareTimeline
@@ -92,6 +95,10 @@ class LineChart:
     @property
     def tick_bottom(self) -> float:
         return self.plot_bottom + 4
+
+    def svg(self) -> SafeString:
+        """The chart as inline SVG (see `render_svg`)."""
+        return render_svg(self)
 
 
 @dataclass(frozen=True)
@@ -290,3 +297,100 @@ def trajectory_chart(
         width=width,
         height=height,
     )
+
+
+_LINE_COLOURS = {"baseline": "#1f2937", "response": "#b54708", "remission": "#067647"}
+
+
+def render_svg(c: LineChart) -> SafeString:
+    """Inline SVG with presentation attributes only (the CSP forbids inline styles).
+
+    Built here rather than in a template: a two-year trajectory has hundreds of elements, and
+    Django's template engine (or format_html per element) would spend most of the chart page's
+    time on them. Every text goes through escape(); everything else is a number computed here.
+    """
+    e = escape
+    out = [
+        f'<svg viewBox="0 0 {c.width} {c.height}" width="100%" role="img" '
+        f'aria-labelledby="{e(c.chart_id)}-t {e(c.chart_id)}-d" '
+        'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="11">'
+        f'<title id="{e(c.chart_id)}-t">{e(c.title)}</title>'
+        f'<desc id="{e(c.chart_id)}-d">{e(c.description)}</desc>'
+    ]
+    for b in c.bands:
+        out.append(
+            f'<rect x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}" fill="{b.fill}">'
+            f"<title>{e(b.label)}</title></rect>"
+            f'<text x="{c.plot_right}" y="{b.y}" dx="-3" dy="11" text-anchor="end" '
+            f'fill="#5b6472" font-size="10">{e(b.label)}</text>'
+        )
+    for p in c.phases:
+        out.append(
+            f'<rect x="{p.x}" y="{p.y}" width="{p.width}" height="{p.height}" fill="{p.fill}">'
+            f"<title>{e(p.label)}</title></rect>"
+        )
+        if p.width > 60:
+            out.append(
+                f'<text x="{p.x}" y="{p.y}" dx="3" dy="9.5" fill="#33415c" font-size="9">'
+                f"{e(p.label)}</text>"
+            )
+    out.append(
+        f'<line x1="{c.plot_left}" y1="{c.plot_bottom}" x2="{c.plot_right}" '
+        f'y2="{c.plot_bottom}" stroke="#8a94a6"/>'
+        f'<line x1="{c.plot_left}" y1="{c.plot_top}" x2="{c.plot_left}" y2="{c.plot_bottom}" '
+        'stroke="#8a94a6"/>'
+    )
+    for t in c.y_ticks:
+        out.append(
+            f'<text x="{c.plot_left}" y="{t.pos}" dx="-5" dy="3.5" text-anchor="end" '
+            f'fill="#33415c">{e(t.label)}</text>'
+        )
+    for t in c.x_ticks:
+        out.append(
+            f'<line x1="{t.pos}" y1="{c.plot_bottom}" x2="{t.pos}" y2="{c.tick_bottom}" '
+            f'stroke="#8a94a6"/><text x="{t.pos}" y="{c.plot_bottom}" dy="26" '
+            f'text-anchor="middle" fill="#33415c">{e(t.label)}</text>'
+        )
+    for m in c.sessions:
+        out.append(
+            f"<g><title>{e(m.title)}</title>"
+            f'<line x1="{m.x}" y1="{c.plot_top}" x2="{m.x}" y2="{c.plot_bottom}" '
+            'stroke="#6b7fd7" stroke-opacity="0.35" stroke-width="1"/>'
+            f'<path d="M{m.x} {c.plot_bottom} l-4 9 h8 z" fill="#3552c4"/></g>'
+        )
+    for line in c.lines:
+        colour = _LINE_COLOURS.get(line.kind, "#1f2937")
+        dash = "6 3" if line.kind == "baseline" else "2 3"
+        out.append(
+            f'<line x1="{c.plot_left}" y1="{line.y}" x2="{c.plot_right}" y2="{line.y}" '
+            f'stroke="{colour}" stroke-width="1.2" stroke-dasharray="{dash}"/>'
+            f'<text x="{c.plot_left}" y="{line.y}" dx="4" dy="-3" fill="{colour}" '
+            f'font-size="10">{e(line.label)}</text>'
+        )
+    for ev in c.events:
+        out.append(
+            f"<g><title>{e(ev.title)}</title>"
+            f'<line x1="{ev.x}" y1="{c.plot_top}" x2="{ev.x}" y2="{c.plot_bottom}" '
+            'stroke="#b42318" stroke-width="2"/>'
+            f'<text x="{ev.x}" y="{c.plot_top}" dx="3" dy="22" fill="#b42318" '
+            f'font-weight="600">{e(ev.title)}</text></g>'
+        )
+    if c.polyline:
+        out.append(
+            f'<polyline points="{c.polyline}" fill="none" stroke="#1d3a8a" stroke-width="2" '
+            'stroke-linejoin="round"/>'
+        )
+    for d in c.dots:
+        if d.flagged:
+            out.append(
+                f'<circle cx="{d.x}" cy="{d.y}" r="5" fill="#ffffff" stroke="#b42318" '
+                f'stroke-width="2.5"><title>{e(d.title)} · safety item positive</title></circle>'
+            )
+        else:
+            out.append(
+                f'<circle cx="{d.x}" cy="{d.y}" r="3.2" fill="#1d3a8a" stroke="#1d3a8a" '
+                f'stroke-width="1"><title>{e(d.title)}</title></circle>'
+            )
+    out.append("</svg>")
+    # Safe: every text above went through escape(); the rest are numbers and fixed colours.
+    return mark_safe("".join(out))  # noqa: S308

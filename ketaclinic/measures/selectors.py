@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.http import Http404
 
 from ketaclinic.accounts import access
@@ -159,14 +159,19 @@ def score_points(patient_id: int, instrument: str, tz: ZoneInfo) -> list[ScorePo
 
 
 def points_by_instrument(patient_id: int, tz: ZoneInfo) -> dict[str, list[ScorePoint]]:
+    """Every score of a patient by instrument, oldest first (plain rows: a two-year chart reads
+    hundreds of them)."""
     grouped: dict[str, list[ScorePoint]] = defaultdict(list)
     rows = (
         Response.objects.filter(patient_id=patient_id)
-        .only(*_POINT_FIELDS)
         .order_by("completed_at", "pk")
+        .values_list("pk", "instrument", "completed_at", "total", "severity", "flags")
     )
-    for row in rows:
-        grouped[row.instrument].append(point_from(row, tz))
+    for pk, instrument, completed_at, total, severity, flags in rows:
+        grouped[instrument].append(
+            ScorePoint(pk, completed_at, completed_at.astimezone(tz).date(), total, severity,
+                       tuple(flags))
+        )  # fmt: skip
     return dict(grouped)
 
 
@@ -219,6 +224,8 @@ class Presence:
     boosters: bool = True
     checkins: bool = True
     journal: bool = True
+    # The clinic's MADRS remission cut-off (None: ask the policy table when needed).
+    madrs_remission_max: int | None = None
 
 
 def presence(patient_id: int, *, checkins_since: datetime) -> Presence:
@@ -235,6 +242,11 @@ def presence(patient_id: int, *, checkins_since: datetime) -> Presence:
             has_boosters=has(BoosterRecommendation, resolved_at__isnull=True),
             has_checkins=has(CheckIn, recorded_at__gte=checkins_since),
             has_journal=has(JournalEntry, shared_with_care_team=True),
+            madrs_cutoff=Subquery(
+                ClinicMeasurePolicy.objects.filter(clinic_id=OuterRef("clinic_id")).values(
+                    "madrs_remission_max"
+                )[:1]
+            ),
         )
         .values(
             "has_enrolment",
@@ -244,12 +256,17 @@ def presence(patient_id: int, *, checkins_since: datetime) -> Presence:
             "has_boosters",
             "has_checkins",
             "has_journal",
+            "madrs_cutoff",
         )
         .first()
     )
     if row is None:
         return Presence(*(False,) * 7)
-    return Presence(**{key.removeprefix("has_"): bool(value) for key, value in row.items()})
+    cutoff = row.pop("madrs_cutoff")
+    return Presence(
+        **{key.removeprefix("has_"): bool(value) for key, value in row.items()},
+        madrs_remission_max=cutoff or ClinicMeasurePolicy().madrs_remission_max,
+    )
 
 
 def patient_outcomes(patient: Patient, *, present: Presence | None = None) -> PatientOutcomes:
@@ -260,7 +277,13 @@ def patient_outcomes(patient: Patient, *, present: Presence | None = None) -> Pa
     timeline = timeline_for(enrolment) if enrolment else None
     grouped = points_by_instrument(patient.pk, tz) if present.responses else {}
     # The clinic's only outcome choice is the MADRS remission cut-off: read it when it matters.
-    settings = clinical_settings_for(patient.clinic_id) if "madrs" in grouped else None
+    settings = None
+    if "madrs" in grouped:
+        settings = (
+            ClinicalSettings(madrs_remission_max=present.madrs_remission_max)
+            if present.madrs_remission_max is not None
+            else clinical_settings_for(patient.clinic_id)
+        )
     ordered = sorted(
         grouped, key=lambda code: DISPLAY_ORDER.index(code) if code in DISPLAY_ORDER else 99
     )
@@ -347,10 +370,10 @@ def on_duty_clinicians(clinic_id: int, now: datetime) -> list[User]:
     return list(User.objects.filter(pk__in=ids, is_active=True))
 
 
-def on_duty_shift(user: Any, clinic_id: int, now: datetime) -> OnDutyShift | None:
-    return OnDutyShift.objects.filter(
-        clinic_id=clinic_id, user_id=user.pk, starts_at__lte=now, ends_at__gt=now
-    ).first()
+def on_duty_shifts(user: Any, now: datetime) -> dict[int, OnDutyShift]:
+    """The user's current shift per clinic (one query)."""
+    shifts = OnDutyShift.objects.filter(user_id=user.pk, starts_at__lte=now, ends_at__gt=now)
+    return {shift.clinic_id: shift for shift in shifts.order_by("ends_at")}
 
 
 @dataclass(frozen=True)

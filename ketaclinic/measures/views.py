@@ -52,7 +52,7 @@ def _chart(patient_id: int) -> HttpResponseRedirect:
 @login_required
 def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
     access.require(request.user, "measures.view")
-    clinics = access.clinics_for(request.user, "measures.view")
+    clinics = list(access.clinics_for(request.user, "measures.view"))
     form = forms.AlertFilterForm(request.GET or None, clinics=clinics)
     query = selectors.AlertFilter()
     if form.is_valid():
@@ -71,15 +71,15 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
         detail=f"alert inbox page {page.number}; status={query.status} mine={query.mine}",
     )
     now = clock.now()
-    duty = [
-        (clinic, selectors.on_duty_shift(request.user, clinic.pk, now))
-        for clinic in access.clinics_for(request.user, "alerts.acknowledge")
-    ]
+    acting = set(access.clinic_ids_for(request.user, "alerts.acknowledge"))
+    shifts = selectors.on_duty_shifts(request.user, now)
+    duty = [(clinic, shifts.get(clinic.pk)) for clinic in clinics if clinic.pk in acting]
     return render(
         request,
         "measures/alert_inbox.html",
         {
             "form": form,
+            "clinics": clinics,
             "page": page,
             "query": query,
             "now": now,

@@ -369,3 +369,28 @@ def test_nav_shows_alerts_and_outcomes_by_role(client_for):
     assert 'href="/measures/alerts/"' not in admin and 'href="/measures/outcomes/"' in admin
     desk = client_for("front_desk").get(reverse("patients:list")).content.decode()
     assert "/measures/" not in desk
+
+
+def test_the_chart_uses_the_clinics_madrs_remission_cut_off(world, enrolled, clock, client_for):
+    now = services.clock.now()
+    for days, (item_score, item10) in ((-2, (3, 1)), (10, (1, 2))):  # totals 28, then 11
+        answers = {f"q{i}": item_score for i in range(1, 10)} | {"q10": item10}
+        factories.clinic_score(
+            world.users["prescriber"], world.patient_a, "madrs", answers,
+            at=now + timedelta(days=days),
+        )  # fmt: skip
+    clock.shift(timedelta(days=11))
+    prescriber = client_for("prescriber")
+    chart = reverse("patients:chart", args=[world.patient_a.pk])
+    status = re.compile(r'data-testid="status-madrs">([^<]+)<')
+    assert status.search(prescriber.get(chart).content.decode()).group(1) == "Remission"  # <= 12
+    services.policy_update(
+        actor=world.users["clinic_admin"],
+        clinic=world.clinic_a,
+        escalate_after_minutes=60,
+        max_reminders=2,
+        madrs_remission_max=10,
+    )
+    prescriber = client_for("prescriber")
+    # 11 is above the stricter cut-off (ESCAPE-TRD <= 10) but still a >= 50% drop from 28.
+    assert status.search(prescriber.get(chart).content.decode()).group(1) == "Response"
