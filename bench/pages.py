@@ -132,3 +132,25 @@ PAGES += [
         lambda ctx, i: f"/controlled-substances/{ctx.clinic_id}/ledger/?kind=administer",
     ),
 ]
+
+
+def _measures(ctx: BenchContext) -> None:
+    """Issue 7: a patient with two years of weekly scores, and 3,000 alerts in the clinic."""
+    from bench import measures
+
+    measures.prepare(ctx)
+
+
+CONTEXT_HOOKS.append(_measures)
+PAGES += [
+    PageSpec(
+        "chart, 2 years of scores",
+        lambda ctx, i: f"/patients/{ctx.extra['trajectory_patient_id']}/",
+    ),
+    PageSpec("alert inbox", lambda ctx, i: "/measures/alerts/"),
+    PageSpec(
+        "API scores, 2 years",
+        lambda ctx, i: f"/api/v1/measures/patients/{ctx.extra['trajectory_patient_id']}/scores",
+        auth="token",
+    ),
+]
