@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape  # the standard library's: Django's lazy-aware one is slower per cell
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.accounts.models import Clinic
@@ -255,7 +255,7 @@ def html_rows(columns: Sequence[Column], rows: Iterable[Any], tz: ZoneInfo) -> S
         values = cells(columns, row, tz)
         lines.append(
             "<tr>"
-            + "".join(f"{o}{escape(v)}</td>" for o, v in zip(opening, values, strict=True))
+            + "".join(f"{o}{escape(str(v))}</td>" for o, v in zip(opening, values, strict=True))
             + "</tr>"
         )
     return mark_safe("\n".join(lines))  # noqa: S308 (every value passed through escape)
@@ -307,3 +307,27 @@ def inventory_rows(counts: Iterable[Count]) -> Iterator[tuple[Count, Any]]:
 
 def describe_total(total: Any) -> str:
     return f"{fmt_mg(total)} mg"
+
+
+def ledger_rows(entries: Iterable[LedgerEntry], tz: ZoneInfo, entry_url: str) -> SafeString:
+    """The ledger page's table body (`entry_url` ends with "/", the seq follows)."""
+    lines = []
+    for e in entries:
+        kind = e.get_kind_display()
+        if e.reverses_id and e.reverses:
+            kind += f" of #{e.reverses.seq}"
+        witnesses = "; ".join(n for n in (e.witness_name, e.second_witness_name) if n)
+        values = (
+            _local(e.occurred_at, tz),
+            kind,
+            e.location.name,
+            f"{e.lot.product.name} {e.lot.lot_number}",
+        )
+        lines.append(
+            f'<tr><td><a href="{entry_url}{e.seq}/">{e.seq}</a></td>'
+            + "".join(f"<td>{escape(str(v))}</td>" for v in values)
+            + f'<td class="num">{e.quantity_mg}</td><td class="num">{e.balance_after_mg}</td>'
+            + "".join(f"<td>{escape(v)}</td>" for v in (e.actor_name, witnesses, e.patient_name))
+            + "</tr>"
+        )
+    return mark_safe("\n".join(lines))  # noqa: S308 (text values escaped; numbers are Decimals)

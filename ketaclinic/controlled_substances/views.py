@@ -233,7 +233,16 @@ def ledger(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
         request,
         clinic,
         "controlled_substances/ledger.html",
-        {"form": form, "page": page, "query": params.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "query": params.urlencode(),
+            "rows": reports.ledger_rows(
+                page.object_list,
+                ZoneInfo(clinic.timezone),
+                reverse("controlled_substances:ledger", args=[clinic.pk]),
+            ),
+        },
         status=200 if valid else 400,
         section="ledger",
     )
