@@ -20,6 +20,8 @@ def clinic_context(request: HttpRequest) -> dict[str, object]:
             nav.append(("courses:board", "Day board"))
         if access.has_permission(user, "course.view"):
             nav.append(("courses:list", "Courses"))
+            nav.append(("treatment_sessions:board", "Room board"))
+            nav.append(("treatment_sessions:rems_worklist", "REMS forms"))
         if access.has_permission(user, "measures.view"):
             nav.append(("measures:alert_inbox", "Alerts"))
         if access.has_permission(user, "outcomes.view"):

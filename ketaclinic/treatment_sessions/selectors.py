@@ -100,3 +100,135 @@ def cumulative_exposure(patient_id: int, as_of: datetime) -> Exposure:
         ),
         lifetime_mg_by_route=lifetime,
     )
+
+
+# --- Room board (nurses: every chair of the clinic at a glance) -------------------------------
+
+
+@dataclass(frozen=True)
+class BoardSession:
+    """One patient in a chair, with what the nurse needs to see without opening the session."""
+
+    session: TreatmentSession
+    minutes_since_first_dose: int | None
+    next_vitals_due: datetime | None
+    vitals_overdue: bool
+    open_alerts: int
+
+
+@dataclass(frozen=True)
+class BoardChair:
+    chair: Any  # courses.Chair, or None for sessions not placed in a chair
+    sessions: list[BoardSession]
+
+
+@dataclass(frozen=True)
+class RoomBoard:
+    clinic: Any
+    now: datetime
+    chairs: list[BoardChair]
+
+    @property
+    def active_count(self) -> int:
+        return sum(len(c.sessions) for c in self.chairs)
+
+    @property
+    def open_alerts(self) -> int:
+        return sum(s.open_alerts for c in self.chairs for s in c.sessions)
+
+
+# A reading taken up to this long before a due time counts for it (as services.next_vitals_due).
+_DUE_GRACE = timedelta(minutes=2)
+
+
+def vitals_due_after(
+    *,
+    treatment: str,
+    dosing_started_at: datetime | None,
+    infusion_minutes: int | None,
+    last_taken_at: datetime | None,
+) -> datetime | None:
+    """`services.next_vitals_due` from values a list query already fetched (no query per row)."""
+    from ketaclinic.clinical import vitals_due
+
+    if dosing_started_at is None:
+        return None
+    due = vitals_due(
+        treatment=treatment, dose_started_at=dosing_started_at, infusion_minutes=infusion_minutes
+    )
+    for moment in due:
+        if last_taken_at is None or moment > last_taken_at + _DUE_GRACE:
+            return moment
+    return None
+
+
+def board_clinics(user: Any) -> list[Any]:
+    """Clinics whose room board the user may see (the clinic picker)."""
+    return list(access.clinics_for(user, "course.view"))
+
+
+def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
+    """Every active chair of the clinic with the patients in it (checked in to ready for
+    discharge). Three queries whatever the number of chairs: clinic, chairs, sessions (with the
+    open alert count, the last reading and the infusion length as subqueries)."""
+    from django.db.models import Count, IntegerField, OuterRef, Subquery
+
+    from ketaclinic.courses.models import Chair
+    from ketaclinic.treatment_sessions.choices import ACTIVE_STATUSES
+    from ketaclinic.treatment_sessions.models import InfusionOrder, VitalAlert, VitalSign
+
+    clinic = access.require_clinic(user, "course.view", clinic_id)
+    chairs = list(Chair.objects.filter(clinic_id=clinic.pk, is_active=True).order_by("name", "id"))
+    open_alerts = (
+        VitalAlert.objects.filter(session_id=OuterRef("pk"), acknowledged_by__isnull=True)
+        .order_by()
+        .values("session_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    last_reading = (
+        VitalSign.objects.filter(session_id=OuterRef("pk"))
+        .order_by("-taken_at", "-id")
+        .values("taken_at")[:1]
+    )
+    order_minutes = (
+        InfusionOrder.objects.filter(session_id=OuterRef("pk"))
+        .order_by("-ordered_at", "-id")
+        .values("minutes")[:1]
+    )
+    sessions = (
+        TreatmentSession.objects.filter(clinic_id=clinic.pk, status__in=ACTIVE_STATUSES)
+        .select_related("patient")
+        .annotate(
+            open_alert_count=Subquery(open_alerts, output_field=IntegerField()),
+            last_reading_at=Subquery(last_reading),
+            infusion_minutes=Subquery(order_minutes),
+        )
+        .order_by("checked_in_at", "id")
+    )
+    by_chair: dict[int | None, list[BoardSession]] = {}
+    for session in sessions:
+        due = vitals_due_after(
+            treatment=session.treatment,
+            dosing_started_at=session.dosing_started_at,
+            infusion_minutes=session.infusion_minutes,  # type: ignore[attr-defined]
+            last_taken_at=session.last_reading_at,  # type: ignore[attr-defined]
+        )
+        started = session.dosing_started_at
+        by_chair.setdefault(session.chair_id, []).append(
+            BoardSession(
+                session=session,
+                minutes_since_first_dose=int((now - started).total_seconds() // 60)
+                if started
+                else None,
+                next_vitals_due=due,
+                vitals_overdue=due is not None and due < now,
+                open_alerts=session.open_alert_count or 0,  # type: ignore[attr-defined]
+            )
+        )
+    rows = [BoardChair(chair, by_chair.pop(chair.pk, [])) for chair in chairs]
+    # Sessions in no chair (or a chair since retired) still show, last.
+    unplaced = [s for group in by_chair.values() for s in group]
+    if unplaced:
+        rows.append(BoardChair(None, unplaced))
+    return RoomBoard(clinic=clinic, now=now, chairs=rows)

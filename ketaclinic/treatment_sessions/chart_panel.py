@@ -1,0 +1,83 @@
+"""The cumulative exposure panel of the patient chart (clinical.md §10): mg and mg/kg per
+session, the rolling 28-day total, sessions in the last 30 days and the lifetime total per
+route. Three queries whatever the number of sessions (selectors.cumulative_exposure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ketaclinic.accounts import access
+from ketaclinic.core import clock
+from ketaclinic.patients.models import Patient
+from ketaclinic.treatment_sessions import selectors
+
+ROUTE_LABELS = {"iv": "IV", "intranasal": "Intranasal", "im": "IM", "oral": "Oral"}
+# The newest sessions shown in the table (totals count every session).
+SHOWN_SESSIONS = 12
+
+
+def exposure_panel(user: Any, patient: Patient) -> Mapping[str, Any] | None:
+    if not access.has_permission(user, "course.view", patient.clinic_id):
+        return None
+    now = clock.now()
+    exposure = selectors.cumulative_exposure(patient.pk, now)
+    if not exposure.sessions:
+        return None
+    return {
+        "tz": patient.clinic.timezone,
+        "exposure": exposure,
+        "chart": dose_chart(exposure, ZoneInfo(patient.clinic.timezone), now),
+        "recent": list(reversed(exposure.sessions[-SHOWN_SESSIONS:])),
+        "hidden": max(0, len(exposure.sessions) - SHOWN_SESSIONS),
+        "lifetime": [
+            (ROUTE_LABELS.get(route, route), mg)
+            for route, mg in sorted(exposure.lifetime_mg_by_route.items())
+        ],
+    }
+
+
+def dose_chart(exposure: selectors.Exposure, tz: ZoneInfo, now: Any) -> Any:
+    """mg per session over time, the same inline SVG charts the measures panel draws (so it
+    prints too)."""
+    from ketaclinic.measures import charts
+
+    points = [
+        (
+            row.dosed_at.astimezone(tz).date(),
+            int(row.dose_mg),
+            f"{row.dosed_at.astimezone(tz):%Y-%m-%d}: {row.dose_mg} mg "
+            f"({ROUTE_LABELS.get(row.route, row.route)})",
+            False,
+        )
+        for row in exposure.sessions
+    ]
+    high = max(p[1] for p in points)
+    top = max(50, -(-high // 50) * 50)  # the next 50 mg above the largest dose
+    today = now.astimezone(tz).date()
+    return charts.line_chart(
+        chart_id="chart-exposure",
+        title="Dose per session (mg)",
+        description=f"{len(points)} sessions with a dose drawn from the ledger.",
+        series=charts.Series(points, 0, top),
+        start=min(points[0][0], today - timedelta(days=28)),
+        end=today + timedelta(days=1),
+        width=charts.COMPACT_WIDTH,
+        height=charts.COMPACT_HEIGHT,
+    )
+
+
+def register() -> None:
+    from ketaclinic.patients import chart
+
+    chart.register(
+        chart.Panel(
+            key="exposure",
+            title="Cumulative ketamine exposure",
+            order=40,
+            template="treatment_sessions/chart_panel_exposure.html",
+            context=exposure_panel,
+        )
+    )

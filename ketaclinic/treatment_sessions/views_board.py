@@ -1,0 +1,289 @@
+"""Pages for the whole floor (not one session): the nurses' room board, the REMS monitoring
+form worklist with its submission form, and the printable REMS Patient Monitoring Form.
+
+The board refreshes itself: the page polls its rows partial every 15 seconds with the
+`X-KC-Background` header, so the idle timeout (accounts.middleware) does not count polling as the
+user being active. Times are shown in the clinic's own time zone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from ketaclinic.accounts import access
+from ketaclinic.accounts.middleware import BACKGROUND_HEADER
+from ketaclinic.accounts.models import Clinic
+from ketaclinic.audit.choices import Action
+from ketaclinic.audit.services import record_event
+from ketaclinic.clinical import get_treatment
+from ketaclinic.core import clock
+from ketaclinic.core.http import AuthenticatedRequest
+from ketaclinic.core.validation import add_service_errors
+from ketaclinic.treatment_sessions import selectors, services
+from ketaclinic.treatment_sessions.forms_board import RemsSubmissionForm
+from ketaclinic.treatment_sessions.rems import REQUIRED, rems_form, rems_missing
+
+POLL_SECONDS = 15
+# The Django session remembers which patients the board last showed (per clinic), so polling
+# records a read only when the set of patients on screen changes.
+_BOARD_SEEN = "kc_board_seen_{}"
+
+
+def _clinic_from(request: AuthenticatedRequest, permission: str = "course.view") -> Clinic:
+    """The clinic asked for (?clinic=), or the user's first; another clinic is 404."""
+    access.require(request.user, permission)
+    wanted = request.GET.get("clinic")
+    if not wanted:
+        ids = access.clinic_ids_for(request.user, permission)
+        return Clinic.objects.get(pk=ids[0])
+    try:
+        clinic_id = int(wanted)
+    except ValueError:
+        raise Http404 from None
+    return access.require_clinic(request.user, permission, clinic_id)
+
+
+def _audit_board(request: AuthenticatedRequest, board: selectors.RoomBoard) -> None:
+    shown = sorted(s.session.patient_id for c in board.chairs for s in c.sessions)
+    key = _BOARD_SEEN.format(board.clinic.pk)
+    if request.headers.get(BACKGROUND_HEADER) and request.session.get(key) == shown:
+        return  # the same patients as the last audited view of this board
+    request.session[key] = shown
+    record_event(
+        action=Action.LIST,
+        user=request.user,
+        clinic_id=board.clinic.pk,
+        object_type="treatment_sessions.treatmentsession",
+        detail=f"room board: {len(shown)} patients in chairs",
+    )
+
+
+def _board(request: AuthenticatedRequest) -> tuple[selectors.RoomBoard, dict[str, Any]]:
+    clinic = _clinic_from(request)
+    board = selectors.room_board(request.user, clinic.pk, clock.now())
+    _audit_board(request, board)
+    return board, {
+        "board": board,
+        "clinics": selectors.board_clinics(request.user),
+        "poll_seconds": POLL_SECONDS,
+        "background_header": BACKGROUND_HEADER,
+    }
+
+
+@login_required
+@require_GET
+def room_board(request: AuthenticatedRequest) -> HttpResponse:
+    """Every chair of the clinic: patient, treatment, phase, minutes since the first dose, next
+    vital signs due and open alerts."""
+    board, context = _board(request)
+    with timezone.override(ZoneInfo(board.clinic.timezone)):
+        return render(request, "treatment_sessions/room_board.html", context)
+
+
+@login_required
+@require_GET
+def room_board_rows(request: AuthenticatedRequest) -> HttpResponse:
+    """The board's rows alone, for htmx polling."""
+    board, context = _board(request)
+    with timezone.override(ZoneInfo(board.clinic.timezone)):
+        return render(request, "treatment_sessions/_board_rows.html", context)
+
+
+# --- REMS Patient Monitoring Forms: worklist, submission, printable form ----------------------
+
+
+def _worklist_rows(rows: list[Any], today: Any) -> list[dict[str, Any]]:
+    return [
+        {"session": s, "due_on": s.due_on, "days_left": (s.due_on - today).days,
+         "submission": s.submission}
+        for s in rows
+    ]  # fmt: skip
+
+
+@login_required
+@require_GET
+def rems_worklist(request: AuthenticatedRequest) -> HttpResponse:
+    """Esketamine sessions whose REMS monitoring form is overdue, due (within 7 days of the
+    session) or submitted."""
+    clinic = _clinic_from(request)
+    today = clock.today_in(clinic.timezone)
+    worklist = selectors.rems_worklist(request.user, today=today, clinic_id=clinic.pk)
+    buckets = {
+        "overdue": _worklist_rows(worklist.overdue, today),
+        "due": _worklist_rows(worklist.due, today),
+        "submitted": _worklist_rows(worklist.submitted, today),
+    }
+    record_event(
+        action=Action.LIST,
+        user=request.user,
+        clinic_id=clinic.pk,
+        object_type="treatment_sessions.remssubmission",
+        detail=(
+            f"REMS worklist: {len(worklist.overdue)} overdue, {len(worklist.due)} due, "
+            f"{len(worklist.submitted)} submitted"
+        ),
+    )
+    with timezone.override(ZoneInfo(clinic.timezone)):
+        return render(
+            request,
+            "treatment_sessions/rems_worklist.html",
+            {
+                "clinic": clinic,
+                "clinics": selectors.board_clinics(request.user),
+                "today": today,
+                "buckets": buckets,
+                "can_submit": access.has_permission(request.user, "session.record", clinic.pk),
+            },
+        )
+
+
+def _esketamine_session(request: AuthenticatedRequest, session_id: int, permission: str) -> Any:
+    session = selectors.get_session(request.user, session_id, permission)
+    if not get_treatment(session.treatment).is_esketamine:
+        raise Http404  # only esketamine sessions have a REMS monitoring form
+    return session
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rems_submit(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
+    """Record that the session's REMS monitoring form was submitted (date, method,
+    confirmation); the service refuses incomplete forms, future dates and a second submission."""
+    session = _esketamine_session(request, session_id, "session.record")
+    zone = ZoneInfo(session.clinic.timezone)
+    if request.method == "POST":
+        form = RemsSubmissionForm(request.POST)
+        if form.is_valid():
+            try:
+                services.rems_submission_record(
+                    actor=request.user, session=session, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request, f"REMS form of {session.patient.full_name} recorded as submitted."
+                )
+                url = reverse("treatment_sessions:rems_worklist")
+                return HttpResponseRedirect(f"{url}?clinic={session.clinic_id}")
+        status = 400
+    else:
+        form = RemsSubmissionForm(
+            initial={"submitted_on": clock.today_in(session.clinic.timezone), "method": "online"}
+        )
+        status = 200
+        record_event(
+            action=Action.READ,
+            user=request.user,
+            clinic_id=session.clinic_id,
+            patient_id=session.patient_id,
+            obj=session,
+            detail="REMS form submission page",
+        )
+    with timezone.override(zone):
+        return render(
+            request,
+            "treatment_sessions/rems_submit.html",
+            {
+                "session": session,
+                "form": form,
+                "due_on": selectors.rems_due_on(session),
+                "missing": rems_missing(session),
+            },
+            status=status,
+        )
+
+
+# The form's fields as the official Patient Monitoring Form groups them (label, key).
+PRINT_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("Patient information", [
+        ("Patient name", "patient_name"),
+        ("Date of birth", "patient_date_of_birth"),
+        ("Concomitant medications (changes reported at check-in)", "concomitant_medications"),
+    ]),
+    ("Healthcare setting and monitoring", [
+        ("Healthcare setting", "setting"),
+        ("Health care provider who monitored the patient", "monitoring_hcp"),
+        ("Date of treatment session", "date"),
+        ("SPRAVATO dose administered (mg)", "dose_mg"),
+        ("Lot number", "lot_number"),
+        ("Time of first device", "first_device_at"),
+        ("End of monitoring", "monitoring_ended_at"),
+        ("Total time the patient was monitored (minutes)", "total_minutes"),
+        ("When would the patient have been ready to leave?", "ready_to_leave_at"),
+    ]),
+    ("Vital signs", [
+        ("Vital signs acceptable before dosing?", "vitals_acceptable_before_dosing"),
+        ("Vital signs acceptable before the end of monitoring?",
+         "vitals_acceptable_before_completion"),
+        ("Blood pressure before dosing (mmHg)", "bp_pre_dose"),
+        ("Blood pressure about 40 minutes after dosing (mmHg)", "bp_40_min"),
+        ("Blood pressure before the end of monitoring (mmHg)", "bp_before_completion"),
+    ]),
+    ("Adverse events during the session", [
+        ("Sedation", "sedation"),
+        ("Dissociation", "dissociation"),
+        ("Respiratory depression", "respiratory_depression"),
+        ("Adverse events recorded", "adverse_events"),
+    ]),
+]  # fmt: skip
+
+
+def _print_sections(form: dict[str, Any]) -> list[dict[str, Any]]:
+    sections = []
+    for number, (title, fields) in enumerate(PRINT_SECTIONS, start=1):
+        rows = []
+        for label, key in fields:
+            value = form.get(key)
+            rows.append(
+                {"label": label, "key": key, "value": value,
+                 "is_bool": isinstance(value, bool), "is_list": isinstance(value, list),
+                 "missing": key in REQUIRED and value is None}
+            )  # fmt: skip
+        sections.append({"number": number, "title": title, "rows": rows})
+    return sections
+
+
+@login_required
+@require_GET
+def rems_print(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
+    """The REMS Patient Monitoring Form of one esketamine session, laid out like the official
+    form, with its version and every missing field flagged. Printing is audited."""
+    session = _esketamine_session(request, session_id, "course.view")
+    form = rems_form(session)
+    missing = rems_missing(session)
+    record_event(
+        action=Action.PRINT,
+        user=request.user,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        obj=session,
+        detail=f"REMS monitoring form printed ({form['form_version']}); "
+        f"{len(missing)} field(s) missing",
+    )
+    with timezone.override(ZoneInfo(session.clinic.timezone)):
+        return render(
+            request,
+            "treatment_sessions/rems_print.html",
+            {
+                "session": session,
+                "clinic": session.clinic,
+                "form": form,
+                "sections": _print_sections(form),
+                "missing": missing,
+                # The reverse one-to-one raises a subclass of AttributeError when absent.
+                "submission": getattr(session, "rems_submission", None),
+                "printed_by": request.user,
+                "printed_at": clock.now(),
+            },
+        )
