@@ -105,7 +105,7 @@ def room_board_rows(request: AuthenticatedRequest) -> HttpResponse:
 def _worklist_rows(rows: list[Any], today: Any) -> list[dict[str, Any]]:
     return [
         {"session": s, "due_on": s.due_on, "days_left": (s.due_on - today).days,
-         "submission": s.submission}
+         "days_overdue": (today - s.due_on).days, "submission": s.submission}
         for s in rows
     ]  # fmt: skip
 
@@ -115,7 +115,7 @@ def _worklist_rows(rows: list[Any], today: Any) -> list[dict[str, Any]]:
 def rems_worklist(request: AuthenticatedRequest) -> HttpResponse:
     """Esketamine sessions whose REMS monitoring form is overdue, due (within 7 days of the
     session) or submitted."""
-    clinic = _clinic_from(request)
+    clinic = _clinic_from(request, "session.record")
     today = clock.today_in(clinic.timezone)
     worklist = selectors.rems_worklist(request.user, today=today, clinic_id=clinic.pk)
     buckets = {
@@ -139,10 +139,9 @@ def rems_worklist(request: AuthenticatedRequest) -> HttpResponse:
             "treatment_sessions/rems_worklist.html",
             {
                 "clinic": clinic,
-                "clinics": selectors.board_clinics(request.user),
+                "clinics": list(access.clinics_for(request.user, "session.record")),
                 "today": today,
                 "buckets": buckets,
-                "can_submit": access.has_permission(request.user, "session.record", clinic.pk),
             },
         )
 
