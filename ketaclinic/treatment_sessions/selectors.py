@@ -151,13 +151,18 @@ def vitals_due_after(
     last_taken_at: datetime | None,
 ) -> datetime | None:
     """`services.next_vitals_due` from values a list query already fetched (no query per row)."""
-    from ketaclinic.clinical import vitals_due
+    from ketaclinic.clinical import InvalidInput, vitals_due
 
     if dosing_started_at is None:
         return None
-    due = vitals_due(
-        treatment=treatment, dose_started_at=dosing_started_at, infusion_minutes=infusion_minutes
-    )
+    try:
+        due = vitals_due(
+            treatment=treatment,
+            dose_started_at=dosing_started_at,
+            infusion_minutes=infusion_minutes,
+        )
+    except InvalidInput:
+        return None  # an IV session without an infusion order has no schedule to show
     for moment in due:
         if last_taken_at is None or moment > last_taken_at + _DUE_GRACE:
             return moment
