@@ -13,6 +13,6 @@ class RemsSubmissionForm(forms.Form):
     )
     method = forms.ChoiceField(label="How", choices=SubmissionMethod.choices)
     confirmation = forms.CharField(
-        label="Confirmation number", max_length=100, required=False,
+        label="Confirmation number", max_length=100,
         help_text="The number the REMS online portal, fax or phone call gave.",
     )  # fmt: skip
