@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,11 @@ ROUTE_LABELS = {"iv": "IV", "intranasal": "Intranasal", "im": "IM", "oral": "Ora
 SHOWN_SESSIONS = 12
 
 
+def mg_text(value: Decimal) -> str:
+    """36.300 -> "36.3", 56.000 -> "56" (ledger quantities carry three decimals)."""
+    return f"{value.normalize():f}"
+
+
 def exposure_panel(user: Any, patient: Patient) -> Mapping[str, Any] | None:
     if not access.has_permission(user, "course.view", patient.clinic_id):
         return None
@@ -30,10 +36,19 @@ def exposure_panel(user: Any, patient: Patient) -> Mapping[str, Any] | None:
         "tz": patient.clinic.timezone,
         "exposure": exposure,
         "chart": dose_chart(exposure, ZoneInfo(patient.clinic.timezone), now),
-        "recent": list(reversed(exposure.sessions[-SHOWN_SESSIONS:])),
+        "rolling_28_day_mg": mg_text(exposure.rolling_28_day_mg),
+        "recent": [
+            {
+                "dosed_at": row.dosed_at,
+                "route": ROUTE_LABELS.get(row.route, row.route),
+                "mg": mg_text(row.dose_mg),
+                "mg_per_kg": row.dose_mg_per_kg,
+            }
+            for row in reversed(exposure.sessions[-SHOWN_SESSIONS:])
+        ],
         "hidden": max(0, len(exposure.sessions) - SHOWN_SESSIONS),
         "lifetime": [
-            (ROUTE_LABELS.get(route, route), mg)
+            (ROUTE_LABELS.get(route, route), mg_text(mg))
             for route, mg in sorted(exposure.lifetime_mg_by_route.items())
         ],
     }
