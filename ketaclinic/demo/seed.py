@@ -22,6 +22,7 @@ from ketaclinic.controlled_substances.demo import seed_controlled_substances
 from ketaclinic.courses.demo import seed_treatment
 from ketaclinic.measures.demo import seed_measures
 from ketaclinic.patients.models import Patient
+from ketaclinic.treatment_sessions.demo import seed_sessions
 
 DEMO_PASSWORD = "ketaclinic-demo-2026"  # noqa: S105 (published demo credential)
 ORG_SLUG = "harbor"
@@ -183,4 +184,5 @@ def seed_clinic(*, patients: int, seed: int) -> list[DemoLogin]:
     seed_treatment(clinics=clinics)
     seed_controlled_substances(clinics=clinics, seed=seed)
     seed_measures(clinics=clinics, portal_user=portal_user, seed=seed)
+    seed_sessions(clinics=clinics, seed=seed)
     return logins
