@@ -42,6 +42,7 @@ from tests.controlled_substances import matrix_support as cs_matrix
 from tests.measures import matrix_support as measures_matrix
 from tests.routes import api_operation_routes, api_operations, url_routes
 from tests.screening import matrix_support as treatment_matrix
+from tests.treatment_sessions import matrix_board_support as board_matrix
 
 # --- Outcomes -------------------------------------------------------------------------------
 
@@ -451,6 +452,37 @@ MATRIX: dict[str, dict[str, Rule]] = {
                             anonymous=UNAUTHORIZED),
             audit="update", effect="patient_updated", body="patient_patch", target="patient",
         ),
+    },
+    # Treatment session board and REMS worklist (issue 6): the board is for all staff (read
+    # only); REMS forms are clinicians' work; the printable form is for all staff. Objects:
+    # tests/treatment_sessions/matrix_board_support.py.
+    **{
+        "treatment_sessions:board": {
+            "GET": Rule(_STAFF_LIST, audit="list",
+                        audit_object="treatment_sessions.treatmentsession"),
+        },
+        "treatment_sessions:board_rows": {
+            "GET": Rule(_STAFF_LIST, audit="list",
+                        audit_object="treatment_sessions.treatmentsession"),
+        },
+        "treatment_sessions:rems_worklist": {
+            "GET": Rule(_clinician_page(OK), audit="list",
+                        audit_object="treatment_sessions.remssubmission"),
+        },
+        "treatment_sessions:rems_submit": {
+            "GET": Rule(_clinician_page(scoped(OK)), audit="read", target="rems_session",
+                        audit_object="treatment_sessions.treatmentsession"),
+            "POST": Rule(_clinician_page(scoped(Out(302, "/sessions/rems/?clinic={clinic_id}"))),
+                         audit="create", target="rems_session",
+                         audit_object="treatment_sessions.remssubmission",
+                         effect="rems_submitted", body="rems_submission_form"),
+        },
+        "treatment_sessions:rems_print": {
+            "GET": Rule(personas(writers=scoped(OK), auditor=scoped(OK), patient=FORBIDDEN,
+                                 anonymous=TO_LOGIN),
+                        audit="print", target="rems_session",
+                        audit_object="treatment_sessions.treatmentsession"),
+        },
     },
     # measurement-based care: staff pages ----------------------------------------------------
     "measures:alert_inbox": {"GET": Rule(_clinician_page(OK), audit="list")},
@@ -1217,6 +1249,8 @@ def prepare(case: Case, world: World, client_for: Callable[..., Client]) -> Ctx:
         cs_matrix.fill(rule.target, case.scope, persona, world, ctx)
     elif rule.target in treatment_matrix.TARGETS:
         treatment_matrix.fill(rule.target, case.scope, persona, world, ctx)
+    elif rule.target in board_matrix.TARGETS:
+        board_matrix.fill(rule.target, case.scope, persona, world, ctx)
     return ctx
 
 
@@ -1263,6 +1297,7 @@ BODIES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     **measures_matrix.bodies(),
     **cs_matrix.bodies(),
     **treatment_matrix.bodies(),
+    **board_matrix.bodies(),
 }
 
 
@@ -1303,6 +1338,7 @@ def state() -> dict[str, Any]:
         "measures": measures_matrix.state(),
         "controlled_substances": cs_matrix.state(),
         treatment_matrix.KEY: treatment_matrix.state(),
+        board_matrix.KEY: board_matrix.state(),
     }
 
 
@@ -1349,6 +1385,7 @@ EFFECTS = {
     "signed_out": _effect_signed_out,
     **measures_matrix.effects(),
     **treatment_matrix.effects(),
+    **board_matrix.effects(),
 }
 
 
