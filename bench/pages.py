@@ -154,3 +154,24 @@ PAGES += [
         auth="token",
     ),
 ]
+
+
+def _sessions(ctx: BenchContext) -> None:
+    """Issue 6: 20 chairs with a patient in each at the bench clinic, and a signed esketamine
+    session for the session pages."""
+    from bench import sessions
+
+    sessions.prepare(ctx)
+
+
+CONTEXT_HOOKS.append(_sessions)
+PAGES += [
+    PageSpec("room board, 20 chairs", lambda ctx, i: f"/sessions/board/?clinic={ctx.clinic_id}"),
+    PageSpec(
+        "room board rows (htmx poll)",
+        lambda ctx, i: f"/sessions/board/rows/?clinic={ctx.clinic_id}",
+    ),
+    # The session workspace (/sessions/<id>/) once it is on main; the REMS form until then.
+    PageSpec("session flowsheet", lambda ctx, i: ctx.extra["session_path"]),
+    PageSpec("REMS form, printable", lambda ctx, i: ctx.extra["rems_print_path"]),
+]

@@ -168,9 +168,7 @@ def _stock_lots(site: _Site, first_day: datetime, devices: int, vials: int) -> N
             counterparty_address="400 Commerce Way, Columbus, OH 43219",
             counterparty_dea_number="RH1234563",
         )  # fmt: skip
-        site.drafts.append(
-            _witnessed(receipt, site.nurse, at, SignatureMeaning.WITNESSED_RECEIPT)
-        )
+        site.drafts.append(_witnessed(receipt, site.nurse, at, SignatureMeaning.WITNESSED_RECEIPT))
 
 
 def _draw(site: _Site, session: TreatmentSession, patient: Patient, dose: Decimal,
@@ -345,7 +343,9 @@ def _session(site: _Site, patient: Patient, plan: _Plan, *, status: str, chair: 
             )  # fmt: skip
     if first + timedelta(minutes=40) <= now:
         DissociationScore.objects.create(
-            session=session, total=plan.cadss, scored_at=first + timedelta(minutes=40),
+            session=session,
+            total=plan.cadss,
+            scored_at=first + timedelta(minutes=40),
             recorded_by=site.nurse,
         )
         for code, severity in plan.events:
@@ -370,6 +370,7 @@ def _sign(site: _Site, session: TreatmentSession) -> None:
 
     row = TreatmentSession.objects.select_related("patient", "clinic").get(pk=session.pk)
     content = note_text(row)
+    assert row.signed_at is not None
     NoteSignature.objects.create(
         session=row, content=content, content_sha256=sha256_of(content),
         signed_by=site.prescriber, signer_name=site.prescriber.signature_name,
@@ -433,8 +434,8 @@ def _seed_site(site: _Site, patients: list[Patient], rng: random.Random, now: da
     chairs = list(site.chairs.values())
     done: list[tuple[TreatmentSession, bool]] = []
     for index, (patient, plan, overdue) in enumerate(past):
-        chair = chairs[index % len(chairs)] if chairs else None
-        session = _session(site, patient, plan, status=S.SIGNED, chair=chair, now=now)
+        seat = chairs[index % len(chairs)] if chairs else None
+        session = _session(site, patient, plan, status=S.SIGNED, chair=seat, now=now)
         done.append((session, overdue))
     for patient, plan, status, chair_name in in_chairs:
         _session(site, patient, plan, status=status, chair=site.chairs.get(chair_name), now=now)
@@ -461,7 +462,7 @@ def seed_sessions(*, clinics: list[Clinic], seed: int) -> int:
         location = StorageLocation.objects.filter(clinic=clinic, name="Main safe").first()
         if len(people) < len(set(usernames)) or location is None:
             continue
-        if not Product.objects.filter(ndc__in=[IV_LOT_PRODUCT, SPRAVATO_PRODUCT]).count() == 2:
+        if Product.objects.filter(ndc__in=[IV_LOT_PRODUCT, SPRAVATO_PRODUCT]).count() != 2:
             continue
         nurse, prescriber, witness = (people[name] for name in usernames)
         site = _Site(

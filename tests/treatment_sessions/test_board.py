@@ -29,8 +29,10 @@ def _row(html: str, session_id: int) -> str:
 
 def test_board_shows_each_chair_with_its_patient_and_state(world, client_for, frozen_now):
     nurse = world.users["nurse"]
-    one, two, free = chair(world.clinic_a, "Recliner 1"), chair(world.clinic_a, "Recliner 2"), chair(
-        world.clinic_a, "Recliner 3"
+    one, two, free = (
+        chair(world.clinic_a, "Recliner 1"),
+        chair(world.clinic_a, "Recliner 2"),
+        chair(world.clinic_a, "Recliner 3"),
     )
     spravato = seated(world, one, patient=world.patient_a2, state=SessionStatus.DOSING)
     services.session_record_vitals(
@@ -133,9 +135,12 @@ def test_sessions_that_are_not_in_the_chair_are_not_on_the_board(world):
 def _board_queries(world) -> int:
     with CaptureQueriesContext(connection) as queries:
         board = selectors.room_board(world.users["nurse"], world.clinic_a.pk, clock.now())
-        for row in board.chairs:
-            for s in row.sessions:  # what the template reads
-                (s.session.patient.full_name, s.session.patient.mrn, row.chair.name)
+        shown = [  # what the template reads
+            (s.session.patient.full_name, s.session.patient.mrn, row.chair.name)
+            for row in board.chairs
+            for s in row.sessions
+        ]
+        assert len(shown) == board.active_count
     return len(queries)
 
 

@@ -25,9 +25,7 @@ from ketaclinic.treatment_sessions.services import verify_signature
 
 def test_demo_sessions(db: Any) -> None:
     seed_clinic(patients=40, seed=7)
-    signed = list(
-        TreatmentSession.objects.filter(status="signed").prefetch_related("vitals")
-    )
+    signed = list(TreatmentSession.objects.filter(status="signed").prefetch_related("vitals"))
     assert {s.treatment for s in signed} == {"iv_ketamine", "esketamine_trd"}
     assert len(signed) >= 20
     for session in signed:
@@ -40,7 +38,9 @@ def test_demo_sessions(db: Any) -> None:
     assert VitalAlert.objects.filter(acknowledged_by__isnull=False).exists()
     assert AdverseEvent.objects.exists()
     # Every dose came from the ledger, which still verifies.
-    assert LedgerEntry.objects.filter(treatment_session_id__in=[s.pk for s in signed]).count() >= len(signed)
+    assert LedgerEntry.objects.filter(
+        treatment_session_id__in=[s.pk for s in signed]
+    ).count() >= len(signed)
     assert cs_selectors.verify_ledger().ok
 
     nurse = User.objects.get(username="nurse.ortiz")

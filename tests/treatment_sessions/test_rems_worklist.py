@@ -13,9 +13,9 @@ from ketaclinic.treatment_sessions.choices import SessionStatus
 from ketaclinic.treatment_sessions.models import RemsSubmission
 from ketaclinic.treatment_sessions.rems import FORM_VERSION
 from tests.screening.builders import NOW
+from tests.treatment_sessions.builders import force_state
 from tests.treatment_sessions.test_discharge_and_sign import ALL_CLEAR
 from tests.treatment_sessions.test_pre_dose_gate import GOOD
-from tests.treatment_sessions.builders import force_state
 
 pytestmark = pytest.mark.usefixtures("frozen_now")
 WORKLIST = "/sessions/rems/"
@@ -43,7 +43,9 @@ def esketamine_session(lg, clock, patient, *, lot, bp_at_40=True):
     services.session_transition(actor=nurse, session=session, to=SessionStatus.OBSERVING)
     clock.shift(timedelta(minutes=35))
     if bp_at_40:
-        services.session_record_vitals(actor=nurse, session=session, data={**BP, "systolic_mmhg": 150})
+        services.session_record_vitals(
+            actor=nurse, session=session, data={**BP, "systolic_mmhg": 150}
+        )
     clock.shift(timedelta(minutes=82))
     services.session_record_vitals(actor=nurse, session=session, data=BP)
     services.session_assess_discharge(actor=nurse, session=session, data=ALL_CLEAR)
@@ -87,9 +89,9 @@ def test_buckets_by_date(lg, frozen_now, client_for, spravato_lot):
     assert f'data-session="{second.pk}"' in due and "1 day<" in due
     assert f'data-session="{third.pk}"' in submitted and "FAX-3141" in submitted
     assert f'data-session="{first.pk}"' not in due + submitted
-    assert f'/sessions/{first.pk}/rems/print/' in overdue
-    assert f'/sessions/{first.pk}/rems/submit/' in overdue
-    assert f'/sessions/{third.pk}/rems/submit/' not in submitted
+    assert f"/sessions/{first.pk}/rems/print/" in overdue
+    assert f"/sessions/{first.pk}/rems/submit/" in overdue
+    assert f"/sessions/{third.pk}/rems/submit/" not in submitted
     listed = AuditEvent.objects.filter(action="list", detail__startswith="REMS worklist").last()
     assert listed.detail == "REMS worklist: 1 overdue, 1 due, 1 submitted"
 
@@ -215,7 +217,8 @@ def test_print_page_is_for_esketamine_sessions_of_the_users_clinic(lg, client_fo
     spravato = services.session_create(
         actor=lg.world.users["nurse"], patient=lg.patient2, treatment="esketamine_trd"
     )
-    assert client_for("other_clinic_nurse").get(
-        f"/sessions/{spravato.pk}/rems/print/"
-    ).status_code == 404
+    assert (
+        client_for("other_clinic_nurse").get(f"/sessions/{spravato.pk}/rems/print/").status_code
+        == 404
+    )
     assert client_for("patient").get(f"/sessions/{spravato.pk}/rems/print/").status_code == 403
