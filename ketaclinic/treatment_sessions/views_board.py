@@ -39,17 +39,25 @@ POLL_SECONDS = 15
 _BOARD_SEEN = "kc_board_seen_{}"
 
 
-def _clinic_from(request: AuthenticatedRequest, permission: str = "course.view") -> Clinic:
-    """The clinic asked for (?clinic=), or the user's first; another clinic is 404."""
+def _clinic_id_from(request: AuthenticatedRequest, permission: str) -> tuple[int, list[int]]:
+    """The clinic asked for (?clinic=), or the user's first, and all the user's clinics for the
+    picker; another clinic is 404 (the selectors check it again)."""
     access.require(request.user, permission)
+    ids = access.clinic_ids_for(request.user, permission)
     wanted = request.GET.get("clinic")
     if not wanted:
-        ids = access.clinic_ids_for(request.user, permission)
-        return Clinic.objects.get(pk=ids[0])
+        return ids[0], ids
     try:
         clinic_id = int(wanted)
     except ValueError:
         raise Http404 from None
+    if clinic_id not in ids:
+        raise Http404
+    return clinic_id, ids
+
+
+def _clinic_from(request: AuthenticatedRequest, permission: str = "course.view") -> Clinic:
+    clinic_id, _ = _clinic_id_from(request, permission)
     return access.require_clinic(request.user, permission, clinic_id)
 
 
@@ -69,12 +77,13 @@ def _audit_board(request: AuthenticatedRequest, board: selectors.RoomBoard) -> N
 
 
 def _board(request: AuthenticatedRequest) -> tuple[selectors.RoomBoard, dict[str, Any]]:
-    clinic = _clinic_from(request)
-    board = selectors.room_board(request.user, clinic.pk, clock.now())
+    clinic_id, ids = _clinic_id_from(request, "course.view")
+    board = selectors.room_board(request.user, clinic_id, clock.now())
     _audit_board(request, board)
     return board, {
         "board": board,
-        "clinics": selectors.board_clinics(request.user),
+        # The picker only for users of several clinics (one query saved on every poll).
+        "clinics": selectors.board_clinics(request.user) if len(ids) > 1 else [board.clinic],
         "poll_seconds": POLL_SECONDS,
         "background_header": BACKGROUND_HEADER,
     }
@@ -260,7 +269,13 @@ def rems_print(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
     form, with its version and every missing field flagged. Printing is audited."""
     session = _esketamine_session(request, session_id, "course.view")
     form = rems_form(session)
-    missing = rems_missing(session)
+    # What rems.rems_missing says, read off the form already built (it would build it again):
+    # nothing is missing before the first device, since nothing was given.
+    missing = (
+        [f"REMS form: {label} is missing." for key, label in REQUIRED.items() if form[key] is None]
+        if form["first_device_at"] is not None
+        else []
+    )
     record_event(
         action=Action.PRINT,
         user=request.user,

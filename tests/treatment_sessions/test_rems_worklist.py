@@ -11,7 +11,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.treatment_sessions import services
 from ketaclinic.treatment_sessions.choices import SessionStatus
 from ketaclinic.treatment_sessions.models import RemsSubmission
-from ketaclinic.treatment_sessions.rems import FORM_VERSION
+from ketaclinic.treatment_sessions.rems import FORM_VERSION, rems_missing
 from tests.screening.builders import NOW
 from tests.treatment_sessions.builders import force_state
 from tests.treatment_sessions.test_discharge_and_sign import ALL_CLEAR
@@ -205,6 +205,10 @@ def test_print_page_flags_missing_fields(lg, frozen_now, client_for, spravato_lo
     session = esketamine_session(lg, frozen_now, lg.patient, lot=spravato_lot, bp_at_40=False)
     html = client_for("nurse").get(f"/sessions/{session.pk}/rems/print/").content.decode()
     assert 'data-testid="rems-missing"' in html and "1 required field missing" in html
+    assert rems_missing(session) == [
+        "REMS form: the blood pressure at about 40 minutes is missing."
+    ]
+    assert rems_missing(session)[0] in html
     row_start = html.index('data-field="bp_40_min"')
     assert "MISSING" in html[row_start : html.index("</tr>", row_start)]
 
