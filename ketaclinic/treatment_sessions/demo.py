@@ -199,9 +199,10 @@ def _draw(site: _Site, session: TreatmentSession, patient: Patient, dose: Decima
 def _bp_at(plan: _Plan, minute: int) -> tuple[int, int]:
     """Blood pressure rising after the dose to a peak near 40 minutes and settling by 120."""
     rise = math.exp(-(((minute - 40) / 32) ** 2))
+    jitter = (minute * 7 + plan.heart_rate) % 3 - 1  # a cuff never reads the same twice
     return (
-        round(plan.systolic + (plan.peak_systolic - plan.systolic) * rise),
-        round(plan.diastolic + (plan.peak_diastolic - plan.diastolic) * rise),
+        round(plan.systolic + (plan.peak_systolic - plan.systolic) * rise) + jitter,
+        round(plan.diastolic + (plan.peak_diastolic - plan.diastolic) * rise) + jitter // 2,
     )
 
 
