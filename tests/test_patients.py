@@ -587,5 +587,6 @@ def test_query_counts_do_not_depend_on_the_number_of_patients(
     assert "60 patients" in nurse.get("/patients/?q=Doe").content.decode()
     assert len(nurse.get(f"{API}?q=Doe&limit=50").json()["items"]) == 50
     assert many == few
-    # A page needs its session, user, memberships, MFA device, its data and the audit append.
-    assert max(many.values()) <= 20, many
+    # A page needs its session, user, memberships, MFA device, its data and the audit append;
+    # the chart also one query per panel (the exposure panel of issue 6 made it 21).
+    assert max(many.values()) <= 21, many
