@@ -10,7 +10,6 @@ discharge criteria, a move the table does not allow) is 409 with the reasons in 
 Nothing is written when the answer is not 2xx.
 """
 
-
 import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,7 +26,7 @@ from ketaclinic.accounts import access
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
-from ketaclinic.clinical import UnsafeOrder, esketamine_administration, get_treatment
+from ketaclinic.clinical import InvalidInput, UnsafeOrder, esketamine_administration, get_treatment
 from ketaclinic.controlled_substances.models import LedgerEntry, Lot, StorageLocation
 from ketaclinic.controlled_substances.signatures import WitnessAttestation
 from ketaclinic.core import clock
@@ -71,7 +70,9 @@ def _is_blocked(exc: ValidationError) -> bool:
 
 def blocked_response(exc: ValidationError) -> Status[Any]:
     errors = error_map(exc)
-    reasons = [m for field in BLOCKING_FIELDS if field in exc.error_dict for m in exc.message_dict[field]]
+    reasons = [
+        m for field in BLOCKING_FIELDS if field in exc.error_dict for m in exc.message_dict[field]
+    ]
     return Status(
         409,
         {"detail": reasons[0] if len(reasons) == 1 else "This step is blocked.", "errors": errors,
@@ -155,6 +156,8 @@ def next_step(session: TreatmentSession) -> dict[str, Any]:
             blockers.extend(guard(session))
         except ValidationError as exc:
             blockers.extend(exc.messages)
+        except InvalidInput as exc:  # data a forced or half-made session lacks
+            blockers.append(str(exc))
     return {"to": to, "blockers": blockers}
 
 
@@ -190,11 +193,12 @@ def session_out(session: TreatmentSession) -> dict[str, Any]:
     devices = list(session.esketamine_devices.all())
     alerts = list(session.alerts.all())
     now = clock.now()
-    due = (
-        services.next_vitals_due(session, now)
-        if session.status in MONITORING_STATUSES and session.dosing_started_at
-        else None
-    )
+    due = None
+    if session.status in MONITORING_STATUSES and session.dosing_started_at:
+        try:
+            due = services.next_vitals_due(session, now)
+        except InvalidInput:  # an IV session without its order: no schedule to follow
+            due = None
     interventions = getattr(session, "interventions", None)
     return {
         "id": session.pk,
@@ -212,8 +216,15 @@ def session_out(session: TreatmentSession) -> dict[str, Any]:
         **{
             name: getattr(session, name)
             for name in (
-                "scheduled_at", "checked_in_at", "gate_passed_at", "dosing_started_at",
-                "observing_started_at", "ready_at", "discharged_at", "signed_at", "ended_at",
+                "scheduled_at",
+                "checked_in_at",
+                "gate_passed_at",
+                "dosing_started_at",
+                "observing_started_at",
+                "ready_at",
+                "discharged_at",
+                "signed_at",
+                "ended_at",
             )
         },  # fmt: skip
         "pre_dose_check": services.latest_check(session),
@@ -337,7 +348,9 @@ def create_session(request: HttpRequest, payload: s.SessionCreateIn) -> Any:
             .first()
         )
         if appointment is None:
-            raise ValidationError({"appointment_id": ["No appointment of your clinics has this id."]})
+            raise ValidationError(
+                {"appointment_id": ["No appointment of your clinics has this id."]}
+            )
         session = services.session_create(actor=request.user, appointment=appointment)
     else:
         patient = (
@@ -516,7 +529,9 @@ def acknowledge_alert(
     request: HttpRequest, session_id: int, alert_id: int, payload: s.AlertAcknowledgeIn
 ) -> Any:
     session = _session(request, session_id, "session.record")
-    alert = VitalAlert.objects.select_related("session").filter(session=session, pk=alert_id).first()
+    alert = (
+        VitalAlert.objects.select_related("session").filter(session=session, pk=alert_id).first()
+    )
     if alert is None:
         raise Http404
     return Status(

@@ -151,7 +151,9 @@ class VitalsIn(_In):
 
 
 class DeviceReadingIn(VitalsIn):
-    client_id: str = Field(..., min_length=1, max_length=80, description="unique per device reading")
+    client_id: str = Field(
+        ..., min_length=1, max_length=80, description="unique per device reading"
+    )
 
 
 class VitalsBatchIn(_In):
