@@ -355,7 +355,7 @@ def create_session(request: HttpRequest, payload: s.SessionCreateIn) -> Any:
     else:
         patient = (
             access.patients_for(request.user, "session.record")
-            .filter(pk=payload.patient_id)
+            .filter(pk=payload.patient_id or 0)
             .first()
         )
         if patient is None:

@@ -44,8 +44,11 @@ def move(client, session, to, reason=""):
 def test_full_iv_session_through_the_api(lg, client_for, frozen_now):
     world = lg.world
     nurse, prescriber = client_for("nurse"), client_for("prescriber")
-    response, body = post(nurse, "", {"patient_id": world.patient_a2.pk,
-                                      "treatment": "iv_ketamine", "planned_dose_mg": "35"})  # fmt: skip
+    response, body = post(
+        nurse,
+        "",
+        {"patient_id": world.patient_a2.pk, "treatment": "iv_ketamine", "planned_dose_mg": "35"},
+    )
     assert response.status_code == 201 and body["status"] == "scheduled"
     session = TreatmentSession.objects.get(pk=body["id"])
     assert move(nurse, session, "checked_in")[0].status_code == 200
@@ -55,44 +58,72 @@ def test_full_iv_session_through_the_api(lg, client_for, frozen_now):
     assert response.status_code == 200 and body["next_step"]["to"] == "dosing"
     assert body["next_step"]["blockers"] == ["Order the infusion first."]
 
-    response, placed = post(nurse, f"/{session.pk}/infusion-order",
-                            {"dose_mg_per_kg": "0.5", "minutes": 40, "concentration_mg_per_ml": "1"})  # fmt: skip
+    response, placed = post(
+        nurse,
+        f"/{session.pk}/infusion-order",
+        {"dose_mg_per_kg": "0.5", "minutes": 40, "concentration_mg_per_ml": "1"},
+    )
     assert response.status_code == 201
     assert (placed["dose_mg"], placed["volume_ml"], placed["rate_ml_per_h"], placed["vtbi_ml"]) == (
-        "36.3", "36.3", "54.4", "36.3")  # fmt: skip
+        "36.3",
+        "36.3",
+        "54.4",
+        "36.3",
+    )
 
     # The second-person check gate: no dose before an independent, re-authenticated check.
     response, blocked = move(nurse, session, "dosing")
     assert response.status_code == 409
     assert "second clinician" in blocked["detail"] and blocked["errors"]["status"]
-    response, wrong = post(nurse, f"/{session.pk}/infusion-order/check",
-                           {"checker": {"username": "prescriber_a", "password": "nope"}})  # fmt: skip
+    response, wrong = post(
+        nurse,
+        f"/{session.pk}/infusion-order/check",
+        {"checker": {"username": "prescriber_a", "password": "nope"}},
+    )
     assert response.status_code == 422 and "checker_password" in wrong["errors"]
-    response, own = post(nurse, f"/{session.pk}/infusion-order/check",
-                         {"checker": {"username": "nurse_a", "password": PASSWORD}})  # fmt: skip
+    response, own = post(
+        nurse,
+        f"/{session.pk}/infusion-order/check",
+        {"checker": {"username": "nurse_a", "password": PASSWORD}},
+    )
     assert response.status_code == 422 and "checker" in own["errors"]
     assert InfusionOrder.objects.get().checked_by_id is None
-    response, checked = post(nurse, f"/{session.pk}/infusion-order/check",
-                             {"checker": {"username": "prescriber_a", "password": PASSWORD}})  # fmt: skip
+    response, checked = post(
+        nurse,
+        f"/{session.pk}/infusion-order/check",
+        {"checker": {"username": "prescriber_a", "password": PASSWORD}},
+    )
     # Signed in with two-step sign-in, the checker types their current code too.
     assert response.status_code == 422 and "checker_otp" in checked["errors"]
     code = totp_code(verified_device(world.users["prescriber"]))
-    response, checked = post(nurse, f"/{session.pk}/infusion-order/check", {
-        "checker": {"username": "prescriber_a", "password": PASSWORD, "otp": code}})  # fmt: skip
+    response, checked = post(
+        nurse,
+        f"/{session.pk}/infusion-order/check",
+        {"checker": {"username": "prescriber_a", "password": PASSWORD, "otp": code}},
+    )
     assert response.status_code == 200, checked
     assert checked["checked_by_id"] == world.users["prescriber"].pk
 
     lot = lg.receive(lg.vial10, containers=1)  # 200 mg
-    response, drawn = post(nurse, f"/{session.pk}/administrations", {
-        "location_id": lg.safe.pk, "lot_id": lot.pk, "dose_mg": "36.3", "waste_mg": "163.7",
-        "witness": {"user_id": world.users["clinic_admin"].pk, "password": PASSWORD}})  # fmt: skip
+    response, drawn = post(
+        nurse,
+        f"/{session.pk}/administrations",
+        {
+            "location_id": lg.safe.pk,
+            "lot_id": lot.pk,
+            "dose_mg": "36.3",
+            "waste_mg": "163.7",
+            "witness": {"user_id": world.users["clinic_admin"].pk, "password": PASSWORD},
+        },
+    )
     assert response.status_code == 201, (drawn, nurse.get(f"{API}/{session.pk}").status_code)
     assert drawn["administration"]["quantity_mg"] == "36.300"
     assert drawn["waste"]["witness_name"] and Decimal(drawn["dispensed_mg"]) == 200
     assert move(nurse, session, "dosing")[0].status_code == 200
     assert move(nurse, session, "observing")[0].status_code == 200
-    response, reading = post(nurse, f"/{session.pk}/vitals",
-                             {"systolic_mmhg": 132, "diastolic_mmhg": 80, "spo2_pct": 97})  # fmt: skip
+    response, reading = post(
+        nurse, f"/{session.pk}/vitals", {"systolic_mmhg": 132, "diastolic_mmhg": 80, "spo2_pct": 97}
+    )
     assert response.status_code == 201 and reading["alerts"] == []
     frozen_now.shift(timedelta(minutes=90))
     nurse, prescriber = client_for("nurse"), client_for("prescriber")  # idle sign-out meanwhile
@@ -119,8 +150,9 @@ def test_full_iv_session_through_the_api(lg, client_for, frozen_now):
 def test_bp_review_needs_a_prescribers_acknowledgement_with_a_reason(world, client_for):
     session = force_state(world, new_session(world), SessionStatus.CHECKED_IN)
     nurse, prescriber = client_for("nurse"), client_for("prescriber")
-    response, check = post(nurse, f"/{session.pk}/pre-dose",
-                           {**GOOD, "systolic_mmhg": 150, "diastolic_mmhg": 85})  # fmt: skip
+    response, check = post(
+        nurse, f"/{session.pk}/pre-dose", {**GOOD, "systolic_mmhg": 150, "diastolic_mmhg": 85}
+    )
     assert response.status_code == 201 and check["gate_status"] == "review"
     assert check["gate_reasons"][0]["message"] and not check["cleared"]
     response, blocked = move(nurse, session, "gate_passed")
@@ -138,8 +170,9 @@ def test_bp_review_needs_a_prescribers_acknowledgement_with_a_reason(world, clie
 def test_bp_hold_stops_until_a_prescriber_overrides(world, client_for):
     session = force_state(world, new_session(world), SessionStatus.CHECKED_IN)
     nurse, prescriber = client_for("nurse"), client_for("prescriber")
-    response, check = post(nurse, f"/{session.pk}/pre-dose",
-                           {**GOOD, "systolic_mmhg": 185, "diastolic_mmhg": 100})  # fmt: skip
+    response, check = post(
+        nurse, f"/{session.pk}/pre-dose", {**GOOD, "systolic_mmhg": 185, "diastolic_mmhg": 100}
+    )
     assert check["gate_status"] == "hold" and check["gate_reasons"]
     response, blocked = move(nurse, session, "gate_passed")
     assert response.status_code == 409 and "hold" in blocked["detail"]
@@ -155,8 +188,9 @@ def test_esketamine_gate_needs_rems_enrolment_and_a_prescriber_on_site(world, cl
 
     session = force_state(world, new_session(world, "esketamine_trd"), SessionStatus.CHECKED_IN)
     nurse = client_for("nurse")
-    response, refused = post(nurse, f"/{session.pk}/pre-dose",
-                             {**GOOD, "rems_enrolment_verified": True})  # fmt: skip
+    response, refused = post(
+        nurse, f"/{session.pk}/pre-dose", {**GOOD, "rems_enrolment_verified": True}
+    )
     assert response.status_code == 409 and "REMS enrolment" in refused["detail"]
     assert not PreDoseCheck.objects.exists()
     post(nurse, f"/{session.pk}/pre-dose", GOOD)
@@ -165,9 +199,15 @@ def test_esketamine_gate_needs_rems_enrolment_and_a_prescriber_on_site(world, cl
     assert "Verify the patient's REMS enrolment." in blocked["reasons"]
     assert "Mark the prescriber on site (REMS)." in blocked["reasons"]
     ready_for_esketamine(world.users["nurse"], world.patient_a2)
-    response, check = post(nurse, f"/{session.pk}/pre-dose", {
-        **GOOD, "rems_enrolment_verified": True,
-        "prescriber_on_site": world.users["prescriber"].pk})  # fmt: skip
+    response, check = post(
+        nurse,
+        f"/{session.pk}/pre-dose",
+        {
+            **GOOD,
+            "rems_enrolment_verified": True,
+            "prescriber_on_site": world.users["prescriber"].pk,
+        },
+    )
     assert response.status_code == 201 and check["rems_enrolment_verified"]
     assert move(nurse, session, "gate_passed")[0].status_code == 200
 
@@ -215,11 +255,13 @@ def test_esketamine_is_not_ready_for_discharge_before_120_minutes(world, client_
 def test_device_batches_are_idempotent_by_client_id(world, client_for):
     session = force_state(world, new_session(world), SessionStatus.CHECKED_IN)
     nurse = client_for("nurse")
-    batch = {"readings": [
-        {"client_id": "cuff-1", "systolic_mmhg": 130, "diastolic_mmhg": 80},
-        {"client_id": "ox-1", "spo2_pct": 97, "heart_rate_bpm": 70},
-        {"client_id": "ox-2", "spo2_pct": 86},
-    ]}  # fmt: skip
+    batch = {
+        "readings": [
+            {"client_id": "cuff-1", "systolic_mmhg": 130, "diastolic_mmhg": 80},
+            {"client_id": "ox-1", "spo2_pct": 97, "heart_rate_bpm": 70},
+            {"client_id": "ox-2", "spo2_pct": 86},
+        ]
+    }
     response, first = post(nurse, f"/{session.pk}/vitals/batch", batch)
     assert response.status_code == 200
     assert first == {"created": 3, "duplicates": 0, "alerts": ["desaturation"]}
@@ -238,34 +280,44 @@ def test_device_batches_are_idempotent_by_client_id(world, client_for):
 
 @pytest.mark.parametrize(
     "readings",
-    [[], [{"client_id": "a", "spo2_pct": 97}, {"client_id": "b", "spo2_pct": 200}],
-     [{"client_id": "a", "spo2_pct": 97}, {"client_id": "a", "spo2_pct": 98}],
-     [{"client_id": "", "spo2_pct": 97}], [{"client_id": "a"}],
-     [{"client_id": "a", "spo2_pct": 97, "colour": "red"}],
-     [{"client_id": "a", "spo2_pct": 97, "taken_at": "yesterday"}]],
-)  # fmt: skip
+    [
+        [],
+        [{"client_id": "a", "spo2_pct": 97}, {"client_id": "b", "spo2_pct": 200}],
+        [{"client_id": "a", "spo2_pct": 97}, {"client_id": "a", "spo2_pct": 98}],
+        [{"client_id": "", "spo2_pct": 97}],
+        [{"client_id": "a"}],
+        [{"client_id": "a", "spo2_pct": 97, "colour": "red"}],
+        [{"client_id": "a", "spo2_pct": 97, "taken_at": "yesterday"}],
+    ],
+)
 def test_a_bad_batch_is_refused_whole_and_names_the_field(world, client_for, readings):
     session = force_state(world, new_session(world), SessionStatus.CHECKED_IN)
-    response, body = post(client_for("nurse"), f"/{session.pk}/vitals/batch",
-                          {"readings": readings})  # fmt: skip
+    response, body = post(
+        client_for("nurse"), f"/{session.pk}/vitals/batch", {"readings": readings}
+    )
     assert response.status_code == 422 and body["errors"], body
     assert not VitalSign.objects.exists()
 
 
 @pytest.mark.parametrize(
     ("path", "payload", "field"),
-    [("pre-dose", {**GOOD, "weight_kg": "abc"}, "weight_kg"),
-     ("pre-dose", {**GOOD, "systolic_mmhg": 400}, "systolic_mmhg"),
-     ("pre-dose", {**GOOD, "smoker": True}, "smoker"),
-     ("pre-dose", {**GOOD, "medications_changed": True}, "medication_changes"),
-     ("pre-dose", {**GOOD, "pregnancy_status": "maybe"}, "pregnancy_status"),
-     ("transitions", {"to": "signed"}, "to"),
-     ("transitions", {"to": "cancelled"}, "reason"),
-     ("vitals", {}, "systolic_mmhg"),
-     ("cadss", {"total": 93}, "total"),
-     ("adverse-events", {"code": "other", "severity": "mild", "outcome": "resolved"},
-      "other_text")],
-)  # fmt: skip
+    [
+        ("pre-dose", {**GOOD, "weight_kg": "abc"}, "weight_kg"),
+        ("pre-dose", {**GOOD, "systolic_mmhg": 400}, "systolic_mmhg"),
+        ("pre-dose", {**GOOD, "smoker": True}, "smoker"),
+        ("pre-dose", {**GOOD, "medications_changed": True}, "medication_changes"),
+        ("pre-dose", {**GOOD, "pregnancy_status": "maybe"}, "pregnancy_status"),
+        ("transitions", {"to": "signed"}, "to"),
+        ("transitions", {"to": "cancelled"}, "reason"),
+        ("vitals", {}, "systolic_mmhg"),
+        ("cadss", {"total": 93}, "total"),
+        (
+            "adverse-events",
+            {"code": "other", "severity": "mild", "outcome": "resolved"},
+            "other_text",
+        ),
+    ],
+)
 def test_bad_input_is_422_with_field_errors_and_writes_nothing(
     world, client_for, path, payload, field
 ):
@@ -316,9 +368,13 @@ def test_list_filters_and_reads_are_audited(world, client_for, frozen_now):
     event = AuditEvent.objects.order_by("-seq").first()
     assert AuditEvent.objects.count() == before + 1
     assert (event.action, event.patient_id, event.user_id) == (
-        "read", today.patient_id, world.users["nurse"].pk)  # fmt: skip
-    assert AuditEvent.objects.filter(action="list",
-                                     object_type="treatment_sessions.treatmentsession").exists()  # fmt: skip
+        "read",
+        today.patient_id,
+        world.users["nurse"].pk,
+    )
+    assert AuditEvent.objects.filter(
+        action="list", object_type="treatment_sessions.treatmentsession"
+    ).exists()
 
 
 def test_cancel_needs_a_reason_and_is_recorded(world, client_for):
@@ -335,10 +391,15 @@ def test_session_from_a_booked_appointment(world, client_for):
     from tests.screening.builders import TODAY, chair, plan, screen
 
     screening.referral_create(
-        actor=world.users["front_desk"], clinic_id=world.clinic_a.pk, patient=world.patient_a2,
-        data={"referral_source": "self", "referred_on": TODAY,
-              "intended_treatment": "esketamine_trd"},
-    )  # fmt: skip
+        actor=world.users["front_desk"],
+        clinic_id=world.clinic_a.pk,
+        patient=world.patient_a2,
+        data={
+            "referral_source": "self",
+            "referred_on": TODAY,
+            "intended_treatment": "esketamine_trd",
+        },
+    )
     screen(world.users["nurse"], world.patient_a2)
     chair(world.clinic_a)
     course = plan(world.users["prescriber"], world.patient_a2, dose_mg=84)
@@ -347,7 +408,10 @@ def test_session_from_a_booked_appointment(world, client_for):
     response, body = post(nurse, "", {"appointment_id": first.pk})
     assert response.status_code == 201
     assert (body["appointment_id"], body["course_id"], body["treatment"]) == (
-        first.pk, course.pk, "esketamine_trd")  # fmt: skip
+        first.pk,
+        course.pk,
+        "esketamine_trd",
+    )
     response, again = post(nurse, "", {"appointment_id": first.pk})
     assert response.status_code == 422 and "already has a session" in again["errors"]["appointment"]
     other = post(client_for("other_clinic_nurse"), "", {"appointment_id": first.pk})
@@ -373,8 +437,11 @@ def test_cadss_and_adverse_events_are_recorded_and_shown(world, client_for):
     session = force_state(world, new_session(world), SessionStatus.DOSING)
     nurse = client_for("nurse")
     assert post(nurse, f"/{session.pk}/cadss", {"total": 18})[0].status_code == 201
-    response, event = post(nurse, f"/{session.pk}/adverse-events",
-                           {"code": "nausea", "severity": "mild", "outcome": "resolved"})  # fmt: skip
+    response, event = post(
+        nurse,
+        f"/{session.pk}/adverse-events",
+        {"code": "nausea", "severity": "mild", "outcome": "resolved"},
+    )
     assert response.status_code == 201 and event["code"] == "nausea"
     detail = nurse.get(f"{API}/{session.pk}").json()
     assert [c["total"] for c in detail["cadss"]] == [18]
