@@ -38,7 +38,7 @@ from ketaclinic.treatment_sessions.choices import (
     MONITORING_STATUSES,
     SessionStatus,
 )
-from ketaclinic.treatment_sessions.models import TreatmentSession, VitalAlert
+from ketaclinic.treatment_sessions.models import RemsSubmission, TreatmentSession, VitalAlert
 from ketaclinic.treatment_sessions.note import note_text
 
 router = Router()
@@ -48,8 +48,9 @@ S = SessionStatus
 # Errors under these keys are a rule or the state machine saying no (409), not bad input (422):
 # "status" carries the state table and every guard (pre-dose gate, second-person check, dose
 # drawn, discharge criteria with the 120-minute clock, REMS form); "device" the 5-minute
-# spacing; "rems_enrolment_verified" a REMS enrolment that is not on file.
-BLOCKING_FIELDS = frozenset({"status", "device", "rems_enrolment_verified"})
+# spacing; "rems_enrolment_verified" a REMS enrolment that is not on file; "session" a REMS form
+# that is incomplete, already submitted or not yet due.
+BLOCKING_FIELDS = frozenset({"status", "device", "rems_enrolment_verified", "session"})
 
 # The next step on the usual path, whose blockers the session read lists.
 NEXT_STEP: dict[str, str] = {
@@ -199,7 +200,6 @@ def session_out(session: TreatmentSession) -> dict[str, Any]:
             due = services.next_vitals_due(session, now)
         except InvalidInput:  # an IV session without its order: no schedule to follow
             due = None
-    interventions = getattr(session, "interventions", None)
     return {
         "id": session.pk,
         "patient_id": session.patient_id,
@@ -242,7 +242,7 @@ def session_out(session: TreatmentSession) -> dict[str, Any]:
         "open_alerts": sum(1 for a in alerts if a.acknowledged_by_id is None),
         "cadss": list(session.cadss_scores.all()),
         "adverse_events": list(session.adverse_events.all()),
-        "interventions": list(interventions.all()) if interventions is not None else [],
+        "interventions": list(session.interventions.all()),
         "discharge_assessment": services.latest_discharge(session),
         "next_step": next_step(session),
         "next_vitals_due_at": due,
@@ -291,6 +291,39 @@ def list_sessions(request: HttpRequest, filters: Query[s.SessionFilters]) -> Any
     return qs.order_by("scheduled_at", "id")
 
 
+@router.get("/rems-worklist", response=s.WorklistOut, summary="REMS forms due, overdue, submitted")
+def rems_worklist(request: HttpRequest, filters: Query[s.WorklistFilters]) -> Any:
+    access.require(request.user, "session.record")
+    if filters.clinic_id is not None:
+        access.require_clinic(request.user, "session.record", filters.clinic_id)
+    worklist = selectors.rems_worklist(request.user, clinic_id=filters.clinic_id)
+    record_event(
+        action=Action.LIST,
+        user=request.user,
+        clinic_id=filters.clinic_id,
+        object_type="treatment_sessions.remssubmission",
+        detail="api REMS worklist",
+    )
+
+    def row(session: Any) -> dict[str, Any]:
+        return {
+            "session_id": session.pk,
+            "patient_id": session.patient_id,
+            "patient_name": session.patient.full_name,
+            "clinic_id": session.clinic_id,
+            "status": session.status,
+            "due_on": session.due_on,
+            "days_left": session.days_left,
+            "submission": _submission(session.submission) if session.submission else None,
+        }
+
+    return {
+        "overdue": [row(x) for x in worklist.overdue],
+        "due": [row(x) for x in worklist.due],
+        "submitted": [row(x) for x in worklist.submitted],
+    }
+
+
 @router.get("/{session_id}", response=s.SessionOut, summary="One session, everything on it")
 def get_session(request: HttpRequest, session_id: int) -> Any:
     session = _session(request, session_id, "course.view")
@@ -319,7 +352,7 @@ def get_rems_form(request: HttpRequest, session_id: int) -> Any:
     _read(request, session, "REMS form")
     form = rems.rems_form(session)
     missing = rems.rems_missing(session)
-    due_on = getattr(selectors, "rems_due_on", None)
+    submission = RemsSubmission.objects.filter(session=session).first()
     return {
         "session_id": session.pk,
         "form_version": rems.FORM_VERSION,
@@ -327,7 +360,8 @@ def get_rems_form(request: HttpRequest, session_id: int) -> Any:
         "form": form,
         "missing": missing,
         "complete": not missing,
-        "due_on": due_on(session) if due_on and session.dosing_started_at else None,
+        "due_on": selectors.rems_due_on(session) if session.dosing_started_at else None,
+        "submission": _submission(submission) if submission else None,
     }
 
 
@@ -628,3 +662,41 @@ def _submission(row: Any) -> dict[str, Any]:
         "recorded_by_id": row.recorded_by_id,
         "recorded_at": row.recorded_at,
     }
+
+
+@router.post(
+    "/{session_id}/interventions",
+    response={201: s.InterventionOut, 409: s.BlockedOut},
+    summary="Record an intervention (antiemetic, antihypertensive, infusion slowed/stopped, …)",
+)
+@guarded
+def record_intervention(request: HttpRequest, session_id: int, payload: s.InterventionIn) -> Any:
+    session = _session(request, session_id, "session.record")
+    intervention = services.session_record_intervention(
+        actor=request.user,
+        session=session,
+        kind=payload.kind,
+        detail=payload.detail,
+        given_at=payload.given_at,
+    )
+    return Status(201, intervention)
+
+
+@router.post(
+    "/{session_id}/rems-submission",
+    response={201: s.RemsSubmissionOut, 409: s.BlockedOut},
+    summary="Record the REMS monitoring form as sent (date, method, confirmation)",
+)
+@guarded
+def record_rems_submission(
+    request: HttpRequest, session_id: int, payload: s.RemsSubmissionIn
+) -> Any:
+    session = _session(request, session_id, "session.record")
+    submission = services.rems_submission_record(
+        actor=request.user,
+        session=session,
+        submitted_on=payload.submitted_on,
+        method=payload.method,
+        confirmation=payload.confirmation,
+    )
+    return Status(201, _submission(submission))

@@ -17,9 +17,11 @@ from pydantic import ConfigDict, Field, model_validator
 from ketaclinic.treatment_sessions.choices import (
     AdverseEventCode,
     EventOutcome,
+    InterventionKind,
     PregnancyStatus,
     SessionStatus,
     Severity,
+    SubmissionMethod,
 )
 
 
@@ -194,15 +196,15 @@ class AmendmentIn(_In):
 
 
 class InterventionIn(_In):
-    kind: str = Field(..., max_length=40)
+    kind: InterventionKind
     detail: str = Field("", max_length=500)
     given_at: datetime | None = None
 
 
 class RemsSubmissionIn(_In):
     submitted_on: date
-    method: str = Field(..., max_length=20)
-    confirmation: str = Field("", max_length=100)
+    method: SubmissionMethod
+    confirmation: str = Field(..., max_length=100, description="the REMS's confirmation number")
 
 
 class WorklistFilters(Schema):
@@ -472,16 +474,6 @@ class NoteOut(Schema):
     amendments: list[AmendmentOut]
 
 
-class RemsFormOut(Schema):
-    session_id: int
-    form_version: str
-    applies: bool = Field(..., description="false: not an esketamine session, no form is due")
-    form: dict[str, object]
-    missing: list[str]
-    complete: bool
-    due_on: date | None
-
-
 class RemsSubmissionOut(Schema):
     session_id: int
     submitted_on: date
@@ -492,6 +484,17 @@ class RemsSubmissionOut(Schema):
     recorded_at: datetime
 
 
+class RemsFormOut(Schema):
+    session_id: int
+    form_version: str
+    applies: bool = Field(..., description="false: not an esketamine session, no form is due")
+    form: dict[str, object]
+    missing: list[str]
+    complete: bool
+    due_on: date | None
+    submission: RemsSubmissionOut | None
+
+
 class WorklistRowOut(Schema):
     session_id: int
     patient_id: int
@@ -499,6 +502,7 @@ class WorklistRowOut(Schema):
     clinic_id: int
     status: str
     due_on: date
+    days_left: int = Field(..., description="negative when overdue")
     submission: RemsSubmissionOut | None
 
 

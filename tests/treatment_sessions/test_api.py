@@ -447,3 +447,65 @@ def test_cadss_and_adverse_events_are_recorded_and_shown(world, client_for):
     assert [c["total"] for c in detail["cadss"]] == [18]
     assert [e["code"] for e in detail["adverse_events"]] == ["nausea"]
     assert LedgerEntry.objects.count() == 0
+
+
+def test_interventions_are_recorded_while_dosing(world, client_for):
+    session = force_state(world, new_session(world), SessionStatus.CHECKED_IN)
+    nurse = client_for("nurse")
+    path = f"/{session.pk}/interventions"
+    response, early = post(nurse, path, {"kind": "infusion_slowed"})
+    assert response.status_code == 409 and "dosing" in early["detail"]
+    session = force_state(world, session, SessionStatus.DOSING)
+    response, missing = post(nurse, path, {"kind": "antiemetic"})
+    assert response.status_code == 422 and "detail" in missing["errors"]
+    assert post(nurse, path, {"kind": "sedative"})[0].status_code == 422
+    response, given = post(nurse, path, {"kind": "antiemetic", "detail": "Ondansetron 4 mg IV"})
+    assert response.status_code == 201 and given["kind"] == "antiemetic"
+    detail = nurse.get(f"{API}/{session.pk}").json()
+    assert [i["detail"] for i in detail["interventions"]] == ["Ondansetron 4 mg IV"]
+    assert (
+        post(client_for("front_desk"), path, {"kind": "oxygen", "detail": "2 L"})[0].status_code
+        == 403
+    )
+
+
+def test_rems_form_is_submitted_once_when_complete_and_shows_on_the_worklist(
+    lg, client_for, frozen_now
+):
+    from tests.treatment_sessions.test_rems_form import full_esketamine_session
+
+    session = full_esketamine_session(lg, frozen_now)
+    nurse = client_for("nurse")
+    form = nurse.get(f"{API}/{session.pk}/rems-form").json()
+    assert form["complete"] and form["missing"] == [] and form["submission"] is None
+    worklist = nurse.get(f"{API}/rems-worklist").json()
+    assert [row["session_id"] for row in worklist["due"]] == [session.pk]
+    assert worklist["due"][0]["days_left"] == 7
+    path = f"/{session.pk}/rems-submission"
+    body = {"submitted_on": "2026-03-02", "method": "online", "confirmation": "RC-55512"}
+    assert post(nurse, path, {**body, "method": "pigeon"})[0].status_code == 422
+    assert post(nurse, path, {**body, "submitted_on": "2026-03-09"})[0].status_code == 422
+    response, sent = post(nurse, path, body)
+    assert response.status_code == 201 and sent["confirmation"] == "RC-55512"
+    response, again = post(nurse, path, body)
+    assert response.status_code == 409 and "already been submitted" in again["detail"]
+    worklist = nurse.get(f"{API}/rems-worklist").json()
+    assert [row["session_id"] for row in worklist["submitted"]] == [session.pk]
+    assert worklist["submitted"][0]["submission"]["method"] == "online"
+    assert client_for("front_desk").get(f"{API}/rems-worklist").status_code == 403
+    assert client_for("other_clinic_nurse").get(f"{API}/rems-worklist").json()["submitted"] == []
+
+
+def test_incomplete_rems_form_is_not_submitted(lg, client_for, frozen_now):
+    from tests.treatment_sessions.test_rems_form import full_esketamine_session
+
+    session = full_esketamine_session(lg, frozen_now, bp_at_40=False)
+    nurse = client_for("nurse")
+    form = nurse.get(f"{API}/{session.pk}/rems-form").json()
+    assert not form["complete"] and any("40 minutes" in m for m in form["missing"])
+    response, blocked = post(
+        nurse,
+        f"/{session.pk}/rems-submission",
+        {"submitted_on": "2026-03-02", "method": "fax", "confirmation": "F-1"},
+    )
+    assert response.status_code == 409 and any("40 minutes" in r for r in blocked["reasons"])
