@@ -355,10 +355,6 @@ def _http_phase(env: dict[str, str], ctx: Any, vendor: str) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _vitals_sessions(ctx: Any, chairs: int) -> list[int]:
     """Check in `chairs` patients (through the services, as a nurse would) for the readings."""
     from ketaclinic.patients.models import Patient
@@ -485,3 +481,7 @@ def _vitals_phase(env: dict[str, str], ctx: Any, vendor: str) -> dict[str, Any]:
         "audit_rows_written": figures.audit_rows_written,
         "gnu_health_5_0_6_vitals_per_s": GNU_HEALTH_VITALS_PER_S,
     }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
