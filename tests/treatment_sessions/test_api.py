@@ -509,3 +509,19 @@ def test_incomplete_rems_form_is_not_submitted(lg, client_for, frozen_now):
         {"submitted_on": "2026-03-02", "method": "fax", "confirmation": "F-1"},
     )
     assert response.status_code == 409 and any("40 minutes" in r for r in blocked["reasons"])
+
+
+def test_list_query_count_does_not_grow_with_the_sessions(world, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    nurse = client_for("nurse")
+    new_session(world)
+    nurse.get(API)  # memberships and the like, cached after the first request of the client
+    with CaptureQueriesContext(connection) as one:
+        assert nurse.get(API).json()["count"] == 1
+    new_session(world, patient=world.patient_a)
+    new_session(world, "esketamine_trd", patient=world.patient_a)
+    with CaptureQueriesContext(connection) as three:
+        assert nurse.get(API).json()["count"] == 3
+    assert len(three) == len(one)
