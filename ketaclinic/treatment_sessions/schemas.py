@@ -116,7 +116,7 @@ class SignerIn(_In):
     """A second person re-authenticating in this very request: their username (or user id),
     their own password, and their authenticator code when they have one."""
 
-    username: str | None = Field(None, max_length=150)
+    username: str | None = Field(None, max_length=150, pattern=r"^[^\x00]*$")
     user_id: int | None = Field(None, ge=1)
     password: str = Field(..., max_length=200)
     otp: str = Field("", max_length=10)

@@ -332,6 +332,13 @@ def test_bad_input_is_422_with_field_errors_and_writes_nothing(
     assert TreatmentSession.objects.get(pk=session.pk).status == SessionStatus.CHECKED_IN
 
 
+def test_a_checker_name_with_a_null_character_is_refused_not_crashed(world, client_for):
+    session = force_state(world, new_session(world), SessionStatus.GATE_PASSED)
+    body = {"checker": {"username": "pre\x00scriber", "password": "x"}}
+    response, answer = post(client_for("nurse"), f"/{session.pk}/infusion-order/check", body)
+    assert response.status_code == 422 and "username" in answer["errors"]
+
+
 def test_malformed_json_is_a_client_error(world, client_for):
     session = new_session(world)
     response = client_for("nurse").post(
