@@ -21,7 +21,8 @@ PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "ketaclinic_bench")
 if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", PG_DATABASE):
     raise SystemExit("bench: BENCH_PG_DATABASE must be a plain lower-case identifier")
 SQLITE_PATH = VAR / "bench.sqlite3"
-PATIENTS = 10_000
+# BENCH_PATIENTS: a smaller seed, e.g. to try the bench code itself on a scratch database.
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "10000"))
 SEED = 2026
 
 

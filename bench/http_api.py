@@ -212,3 +212,119 @@ def _expect(want: int, status: int, body: bytes, what: str) -> None:
 
 def p50_p95(samples: list[float]) -> tuple[float, float]:
     return percentile(samples, 50), percentile(samples, 95)
+
+
+# --- Vital signs from devices (issue 6) -------------------------------------------------------
+# Batches as a BP cuff or pulse oximeter gateway sends them, spread over the chairs; then single
+# readings, one reading per request, one request at a time (the way a nurse's tablet or a
+# simple device posts), which is what GNU Health's 65.3 vital-sign records/s measures.
+VITALS_BATCH_SIZE = 250
+VITALS_BATCHES = 40
+VITALS_BATCH_MAX_SECONDS = 30.0
+VITALS_SINGLE_MAX_REQUESTS = 3000
+VITALS_SINGLE_MAX_SECONDS = 15.0
+
+
+@dataclass
+class VitalsFigures:
+    server: str
+    chairs: int
+    batch_requests: int = 0
+    batch_readings: int = 0
+    batch_seconds: float = 0.0
+    batch_samples_ms: list[float] = field(default_factory=list)
+    resent_created: int | None = None  # a re-sent batch must create nothing
+    resent_duplicates: int | None = None
+    single_requests: int = 0
+    single_seconds: float = 0.0
+    single_samples_ms: list[float] = field(default_factory=list)
+    audit_rows_written: int = 0
+
+    @property
+    def batch_readings_per_s(self) -> float:
+        return self.batch_readings / self.batch_seconds if self.batch_seconds else 0.0
+
+    @property
+    def single_readings_per_s(self) -> float:
+        return self.single_requests / self.single_seconds if self.single_seconds else 0.0
+
+
+def _reading(i: int) -> dict[str, int]:
+    """An unremarkable reading (no alert), varied a little."""
+    return {
+        "systolic_mmhg": 112 + i % 23,
+        "diastolic_mmhg": 68 + i % 13,
+        "heart_rate_bpm": 62 + i % 19,
+        "spo2_pct": 95 + i % 5,
+        "respiratory_rate_per_min": 12 + i % 6,
+    }
+
+
+def _batch(prefix: str, size: int) -> dict[str, Any]:
+    return {"readings": [{"client_id": f"{prefix}-{j}", **_reading(j)} for j in range(size)]}
+
+
+def run_vitals(
+    env: dict[str, str], *, token: str, session_ids: list[int], log_path: Path
+) -> VitalsFigures:
+    """POST /api/v1/sessions/<id>/vitals/batch and /vitals against checked-in sessions."""
+    from ketaclinic.audit.models import AuditEvent
+
+    port = free_port()
+    figures = VitalsFigures(
+        server=f"gunicorn config.wsgi -w {WORKERS} --threads 1 -k {WORKER_CLASS} on {HOST}:{port}",
+        chairs=len(session_ids),
+    )
+    audit_before = AuditEvent.objects.count()
+    proc = start_server(env, port, log_path)
+    client = ApiClient(port, token)
+
+    def path(i: int, tail: str) -> str:
+        return f"/api/v1/sessions/{session_ids[i % len(session_ids)]}/{tail}"
+
+    try:
+        wait_ready(proc, port, log_path)
+        for i in range(20):  # warm both workers up (imports, connections, prepared plans)
+            status, body = client.request("POST", path(i, "vitals/batch"), _batch(f"w{i}", 10))
+            _expect(200, status, body, "vitals batch warm-up")
+            status, body = client.request("POST", path(i, "vitals"), _reading(i))
+            _expect(201, status, body, "vitals warm-up")
+
+        started = time.perf_counter()
+        for b in range(VITALS_BATCHES):
+            payload = _batch(f"b{b}", VITALS_BATCH_SIZE)
+            t0 = time.perf_counter()
+            status, body = client.request("POST", path(b, "vitals/batch"), payload)
+            figures.batch_samples_ms.append((time.perf_counter() - t0) * 1000)
+            _expect(200, status, body, "vitals batch")
+            created = json.loads(body)["created"]
+            if created != VITALS_BATCH_SIZE:
+                raise SystemExit(f"bench: a new batch created {created}, not {VITALS_BATCH_SIZE}")
+            figures.batch_requests += 1
+            figures.batch_readings += created
+            if time.perf_counter() - started > VITALS_BATCH_MAX_SECONDS:
+                break
+        figures.batch_seconds = time.perf_counter() - started
+        # Idempotency under the real server: the first batch again records nothing.
+        status, body = client.request(
+            "POST", path(0, "vitals/batch"), _batch("b0", VITALS_BATCH_SIZE)
+        )
+        _expect(200, status, body, "vitals batch re-sent")
+        resent = json.loads(body)
+        figures.resent_created, figures.resent_duplicates = resent["created"], resent["duplicates"]
+
+        started = time.perf_counter()
+        for i in range(VITALS_SINGLE_MAX_REQUESTS):
+            t0 = time.perf_counter()
+            status, body = client.request("POST", path(i, "vitals"), _reading(i))
+            figures.single_samples_ms.append((time.perf_counter() - t0) * 1000)
+            _expect(201, status, body, "vitals single")
+            figures.single_requests += 1
+            if time.perf_counter() - started > VITALS_SINGLE_MAX_SECONDS:
+                break
+        figures.single_seconds = time.perf_counter() - started
+    finally:
+        client.close()
+        stop_server(proc)
+    figures.audit_rows_written = AuditEvent.objects.count() - audit_before
+    return figures

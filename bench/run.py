@@ -7,10 +7,13 @@
    doing one indexed query. Target: every page's p95 ≤ 3× the floor's p95.
 3. The JSON API over HTTP under gunicorn: patients created per second and p50/p95 of reading one
    patient, compared with GNU Health 5.0.6 on the same kind of machine.
+4. Vital signs from devices over HTTP (issue 6): readings/s ingested in batches (target ≥ 500/s)
+   and single readings posted one request at a time (target ≥ 5× GNU Health's 65.3 records/s).
 
 Options: --requests N (per page, default 300), --reseed (drop and seed again, to time the seed),
---no-http (skip gunicorn), --sqlite (SQLite even when PostgreSQL answers), --show-sql (print each
-page's SQL). The machine's load average is recorded: other work on the machine skews latency.
+--no-http (skip gunicorn), --no-pages (skip step 2), --sqlite (SQLite even when PostgreSQL
+answers), --show-sql (print each page's SQL). The machine's load average is recorded: other
+work on the machine skews latency.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ RATIO_TARGET = 3.0
 GNU_HEALTH = {"patients_per_s": 38.6, "read_p50_ms": 10.1, "read_p95_ms": 13.6}
 THROUGHPUT_FACTOR = 5.0  # at least 5× GNU Health's registrations per second
 P95_FACTOR = 0.3  # at most 0.3× GNU Health's read p95
+# GNU Health 5.0.6 records 65.3 vital-sign records/s over HTTP (gunicorn, PostgreSQL; issue 6).
+GNU_HEALTH_VITALS_PER_S = 65.3
+VITALS_SINGLE_FACTOR = 5.0  # single readings: at least 5× GNU Health
+VITALS_BATCH_TARGET_PER_S = 500.0  # readings/s in batches (issue 6)
+VITALS_CHAIRS = 20
 
 
 def _configure_process(env: dict[str, str]) -> None:
@@ -120,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--no-pages", action="store_true", help="skip the in-process page latency")
     parser.add_argument("--sqlite", action="store_true", help="SQLite even when PostgreSQL answers")
     parser.add_argument("--show-sql", action="store_true")
     args = parser.parse_args(argv)
@@ -183,56 +192,64 @@ def main(argv: list[str] | None = None) -> int:
     from bench.pages import BENCH_USERNAME, PAGES
 
     ctx = inprocess.build_context(BENCH_USERNAME, database.SEED)
-    print(
-        f"\nServer-side latency, in process ({connection.vendor}, {patients:,} patients, "
-        f"signed in as {BENCH_USERNAME} with MFA; {args.requests} timed requests per page "
-        f"after {args.warmup} warm-up, {args.rounds} interleaved rounds; load average "
-        f"{_load()} on {os.cpu_count()} CPUs)",
-        flush=True,
-    )
-    results = inprocess.measure(
-        ctx, PAGES, requests=args.requests, warmup=args.warmup, rounds=args.rounds
-    )
-    floor = next(r for r in results if r.spec.is_floor)
-    rows = []
-    header = (
-        f"{'page':<26}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'p95/floor':>11}{'queries':>9}  target"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        ratio = r.p95 / floor.p95
-        ok = r.spec.is_floor or ratio <= RATIO_TARGET
-        verdict = "(floor)" if r.spec.is_floor else ("PASS" if ok else "FAIL")
+    rows: list[dict[str, Any]] = []
+    floor = None
+    if not args.no_pages:
         print(
-            f"{r.spec.name:<26}{len(r.samples_ms):>6}{_fmt(r.p50)} {_fmt(r.p95)}"
-            f"{ratio:>10.2f}×{r.queries:>9}  {verdict}"
+            f"\nServer-side latency, in process ({connection.vendor}, {patients:,} patients, "
+            f"signed in as {BENCH_USERNAME} with MFA; {args.requests} timed requests per page "
+            f"after {args.warmup} warm-up, {args.rounds} interleaved rounds; load average "
+            f"{_load()} on {os.cpu_count()} CPUs)",
+            flush=True,
         )
-        rows.append(
-            {
-                "page": r.spec.name,
-                "example_path": r.spec.path(ctx, 0),
-                "auth": r.spec.auth,
-                "n": len(r.samples_ms),
-                "p50_ms": round(r.p50, 3),
-                "p95_ms": round(r.p95, 3),
-                "ratio_p95_to_floor": round(ratio, 3),
-                "queries": r.queries,
-                "queries_sampled": r.query_counts,
-                "target": None if r.spec.is_floor else f"p95 <= {RATIO_TARGET}x floor",
-                "pass": None if r.spec.is_floor else ok,
-            }
+        results = inprocess.measure(
+            ctx, PAGES, requests=args.requests, warmup=args.warmup, rounds=args.rounds
         )
-        if args.show_sql:
-            for sql in r.sql:
-                print(f"      {sql[:300]}")
-    if not args.show_sql:
-        print("(queries: SQL statements per request, at this patient count; --show-sql lists them)")
+        floor = next(r for r in results if r.spec.is_floor)
+        rows = []
+        header = (
+            f"{'page':<26}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'p95/floor':>11}{'queries':>9}  target"
+        )
+        print(header)
+        print("-" * len(header))
+        for r in results:
+            ratio = r.p95 / floor.p95
+            ok = r.spec.is_floor or ratio <= RATIO_TARGET
+            verdict = "(floor)" if r.spec.is_floor else ("PASS" if ok else "FAIL")
+            print(
+                f"{r.spec.name:<26}{len(r.samples_ms):>6}{_fmt(r.p50)} {_fmt(r.p95)}"
+                f"{ratio:>10.2f}×{r.queries:>9}  {verdict}"
+            )
+            rows.append(
+                {
+                    "page": r.spec.name,
+                    "example_path": r.spec.path(ctx, 0),
+                    "auth": r.spec.auth,
+                    "n": len(r.samples_ms),
+                    "p50_ms": round(r.p50, 3),
+                    "p95_ms": round(r.p95, 3),
+                    "ratio_p95_to_floor": round(ratio, 3),
+                    "queries": r.queries,
+                    "queries_sampled": r.query_counts,
+                    "target": None if r.spec.is_floor else f"p95 <= {RATIO_TARGET}x floor",
+                    "pass": None if r.spec.is_floor else ok,
+                }
+            )
+            if args.show_sql:
+                for sql in r.sql:
+                    print(f"      {sql[:300]}")
+        if not args.show_sql:
+            print(
+                "(queries: SQL statements per request at this patient count; --show-sql lists them)"
+            )
 
     # 3. JSON API over HTTP under gunicorn -----------------------------------------------------
     api: dict[str, Any] | None = None
+    vitals: dict[str, Any] | None = None
     if not args.no_http:
         api = _http_phase(env, ctx, db.vendor)
+        # 4. Vital signs from devices over HTTP ----------------------------------------------
+        vitals = _vitals_phase(env, ctx, db.vendor)
 
     output = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -241,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         "patients": patients,
         "machine": _machine() | {"load_average_before": load_before, "load_average_after": _load()},
         "seed": seed,
-        "server_side": {
+        "server_side": None
+        if floor is None
+        else {
             "method": "django.test.Client in one process, production settings (DEBUG off, "
             "audit on, persistent connections); nearest-rank percentiles",
             "user": BENCH_USERNAME,
@@ -253,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             "pages": rows,
         },
         "http_api": api,
+        "vitals_api": vitals,
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
     tmp = RESULTS.with_name(RESULTS.name + ".tmp")
@@ -332,6 +352,134 @@ def _http_phase(env: dict[str, str], ctx: Any, vendor: str) -> dict[str, Any]:
         },
         "audit_rows_written": figures.audit_rows_written,
         "gnu_health_5_0_6": gh,
+    }
+
+
+def _vitals_sessions(ctx: Any, chairs: int) -> list[int]:
+    """Check in `chairs` patients (through the services, as a nurse would) for the readings."""
+    from ketaclinic.patients.models import Patient
+    from ketaclinic.treatment_sessions import services
+    from ketaclinic.treatment_sessions.choices import ACTIVE_STATUSES
+    from ketaclinic.treatment_sessions.models import TreatmentSession
+
+    busy = set(
+        TreatmentSession.objects.filter(status__in=ACTIVE_STATUSES).values_list(
+            "patient_id", flat=True
+        )
+    )
+    ids: list[int] = []
+    for patient_id in ctx.patient_ids:
+        if len(ids) == chairs:
+            break
+        if patient_id in busy:
+            continue
+        patient = Patient.objects.get(pk=patient_id)
+        session = services.session_create(
+            actor=ctx.user, patient=patient, treatment="iv_ketamine", planned_dose_mg=35
+        )
+        services.session_check_in(actor=ctx.user, session=session)
+        ids.append(session.pk)
+    return ids
+
+
+def _remove_sessions(ids: list[int]) -> None:
+    """Keep the bench database as seeded: drop the bench's own sessions and readings (their
+    audit rows stay; the audit trail is append-only)."""
+    from ketaclinic.treatment_sessions.models import (
+        SessionTransition,
+        TreatmentSession,
+        VitalAlert,
+        VitalSign,
+    )
+
+    VitalAlert.objects.filter(session_id__in=ids).delete()
+    VitalSign.objects.filter(session_id__in=ids).delete()
+    SessionTransition.objects.filter(session_id__in=ids).delete()
+    TreatmentSession.objects.filter(pk__in=ids).delete()
+
+
+def _vitals_phase(env: dict[str, str], ctx: Any, vendor: str) -> dict[str, Any]:
+    from bench import http_api
+
+    log_path = database.VAR / "bench-gunicorn.log"
+    single_target = round(GNU_HEALTH_VITALS_PER_S * VITALS_SINGLE_FACTOR, 1)
+    print(
+        f"\nVital signs over HTTP under gunicorn ({vendor}, {VITALS_CHAIRS} checked-in chairs; "
+        f"load average {_load()})",
+        flush=True,
+    )
+    session_ids: list[int] = []
+    try:
+        session_ids = _vitals_sessions(ctx, VITALS_CHAIRS)
+        figures = http_api.run_vitals(
+            env, token=ctx.token, session_ids=session_ids, log_path=log_path
+        )
+    finally:
+        if session_ids:
+            try:
+                _remove_sessions(session_ids)
+            except Exception as exc:  # a later feature's PROTECT foreign key
+                print(f"  could not remove the {len(session_ids)} bench sessions: {exc!r}")
+    batch_ok = figures.batch_readings_per_s >= VITALS_BATCH_TARGET_PER_S
+    single_ok = figures.single_readings_per_s >= single_target
+    idempotent = figures.resent_created == 0
+    b50, b95 = http_api.p50_p95(figures.batch_samples_ms)
+    s50, s95 = http_api.p50_p95(figures.single_samples_ms)
+    print(f"  server: {figures.server}")
+    print(
+        f"  batch   POST /api/v1/sessions/<id>/vitals/batch  {figures.batch_requests} batches of "
+        f"{http_api.VITALS_BATCH_SIZE} = {figures.batch_readings} readings in "
+        f"{figures.batch_seconds:.2f}s = {figures.batch_readings_per_s:.0f} readings/s "
+        f"(p50 {b50:.1f} / p95 {b95:.1f} ms per batch), target ≥ "
+        f"{VITALS_BATCH_TARGET_PER_S:.0f}/s  {'PASS' if batch_ok else 'FAIL'}"
+    )
+    print(
+        f"  re-sent batch: created {figures.resent_created}, duplicates "
+        f"{figures.resent_duplicates}  {'PASS' if idempotent else 'FAIL'}"
+    )
+    print(
+        f"  single  POST /api/v1/sessions/<id>/vitals  {figures.single_requests} readings in "
+        f"{figures.single_seconds:.2f}s = {figures.single_readings_per_s:.1f}/s "
+        f"(p50 {s50:.2f} / p95 {s95:.2f} ms)   GNU Health {GNU_HEALTH_VITALS_PER_S}/s, target ≥ "
+        f"{single_target}/s ({figures.single_readings_per_s / GNU_HEALTH_VITALS_PER_S:.1f}×)  "
+        f"{'PASS' if single_ok else 'FAIL'}"
+    )
+    print(f"  audit rows written during the run: {figures.audit_rows_written:,}")
+    return {
+        "server": figures.server,
+        "database": vendor,
+        "client": "http.client, one request at a time, loopback",
+        "chairs": figures.chairs,
+        "batch": {
+            "requests": figures.batch_requests,
+            "batch_size": http_api.VITALS_BATCH_SIZE,
+            "readings": figures.batch_readings,
+            "seconds": round(figures.batch_seconds, 3),
+            "readings_per_s": round(figures.batch_readings_per_s, 1),
+            "p50_ms": round(b50, 2),
+            "p95_ms": round(b95, 2),
+            "target_per_s": VITALS_BATCH_TARGET_PER_S,
+            "pass": batch_ok,
+        },
+        "resent_batch": {
+            "created": figures.resent_created,
+            "duplicates": figures.resent_duplicates,
+            "pass": idempotent,
+        },
+        "single": {
+            "requests": figures.single_requests,
+            "seconds": round(figures.single_seconds, 3),
+            "readings_per_s": round(figures.single_readings_per_s, 1),
+            "p50_ms": round(s50, 3),
+            "p95_ms": round(s95, 3),
+            "target_per_s": single_target,
+            "ratio_to_gnu_health": round(
+                figures.single_readings_per_s / GNU_HEALTH_VITALS_PER_S, 2
+            ),
+            "pass": single_ok,
+        },
+        "audit_rows_written": figures.audit_rows_written,
+        "gnu_health_5_0_6_vitals_per_s": GNU_HEALTH_VITALS_PER_S,
     }
 
 

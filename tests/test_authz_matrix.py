@@ -43,6 +43,7 @@ from tests.measures import matrix_support as measures_matrix
 from tests.routes import api_operation_routes, api_operations, url_routes
 from tests.screening import matrix_support as treatment_matrix
 from tests.treatment_sessions import matrix_board_support as board_matrix
+from tests.treatment_sessions import matrix_api_support as sessions_api_matrix
 
 # --- Outcomes -------------------------------------------------------------------------------
 
@@ -368,6 +369,133 @@ _SCREENING_API = "ketaclinic_screening_api_"
 _COURSES_API = "ketaclinic_courses_api_"
 
 MATRIX: dict[str, dict[str, Rule]] = {
+    # Treatment session API (issue 6): staff read sessions of their clinics; nurses and
+    # prescribers record; only prescribers answer a pre-dose review/hold and sign. Objects,
+    # bodies and effects: tests/treatment_sessions/matrix_api_support.py.
+    **{
+        "ketaclinic_treatment_sessions_api_list_sessions": {
+            "GET": _api5(OK, _STAFF5, "list", "treatment_sessions.treatmentsession"),
+        },
+        "ketaclinic_treatment_sessions_api_create_session": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.treatmentsession", "ts_created",
+                body="ts_create",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_rems_worklist": {
+            "GET": _api5(OK, _CLIN5, "list", "treatment_sessions.remssubmission"),
+        },
+        "ketaclinic_treatment_sessions_api_get_session": {
+            "GET": _api5(
+                OK, _STAFF5, "read", "treatment_sessions.treatmentsession", target="ts_scheduled",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_get_note": {
+            "GET": _api5(
+                OK, _STAFF5, "read", "treatment_sessions.treatmentsession", target="ts_scheduled",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_get_rems_form": {
+            "GET": _api5(
+                OK, _STAFF5, "read", "treatment_sessions.treatmentsession", target="ts_scheduled",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_transition": {
+            "POST": _api5(
+                OK, _CLIN5, "update", "treatment_sessions.treatmentsession", "ts_checked_in",
+                "ts_scheduled", "ts_check_in",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_record_pre_dose": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.predosecheck",
+                "ts_pre_dose_recorded", "ts_checked_in", "ts_pre_dose",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_acknowledge_gate": {
+            "POST": _api5(
+                OK, _PRESC5, "update", "treatment_sessions.predosecheck", "ts_gate_acknowledged",
+                "ts_review", "ts_reason",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_order_infusion": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.infusionorder", "ts_ordered",
+                "ts_gate_passed", "ts_order",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_second_check": {
+            "POST": _api5(FIELD_ERRORS, _CLIN5, target="ts_gate_passed", body="ts_checker"),
+        },
+        "ketaclinic_treatment_sessions_api_record_device": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.esketaminedevice",
+                "ts_device_recorded", "ts_esk_dosing",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_record_administration": {
+            "POST": _api5(FIELD_ERRORS, _CLIN5, target="ts_gate_passed", body="ts_administration"),
+        },
+        "ketaclinic_treatment_sessions_api_record_vitals": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.vitalsign", "ts_reading_recorded",
+                "ts_checked_in", "ts_vitals",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_ingest_vitals": {
+            "POST": _api5(
+                OK, _CLIN5, "create", "treatment_sessions.vitalsign", "ts_batch_recorded",
+                "ts_checked_in", "ts_batch",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_acknowledge_alert": {
+            "POST": _api5(
+                OK, _CLIN5, "update", "treatment_sessions.vitalalert", "ts_alert_acknowledged",
+                "ts_alert", "ts_action",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_record_cadss": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.dissociationscore",
+                "ts_cadss_recorded", "ts_esk_dosing", "ts_cadss",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_record_adverse_event": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.adverseevent", "ts_event_recorded",
+                "ts_checked_in", "ts_event",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_assess_discharge": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.dischargeassessment",
+                "ts_discharge_assessed", "ts_esk_observing", "ts_discharge",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_sign": {
+            "POST": _api5(
+                OK, _PRESC5, "update", "treatment_sessions.treatmentsession", "ts_signed",
+                "ts_discharged", "ts_sign",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_amend": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.noteamendment", "ts_amended",
+                "ts_signed", "ts_amend",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_record_intervention": {
+            "POST": _api5(
+                CREATED, _CLIN5, "create", "treatment_sessions.intervention",
+                "ts_intervention_recorded", "ts_esk_dosing", "ts_intervention",
+            ),
+        },
+        "ketaclinic_treatment_sessions_api_record_rems_submission": {
+            "POST": _api5(
+                Out(409, ok=False), _CLIN5, target="ts_checked_in", body="ts_rems_submission",
+            ),
+        },
+    },
     # pages ---------------------------------------------------------------------------------
     "core:home": {
         "GET": Rule(
@@ -1251,6 +1379,8 @@ def prepare(case: Case, world: World, client_for: Callable[..., Client]) -> Ctx:
         treatment_matrix.fill(rule.target, case.scope, persona, world, ctx)
     elif rule.target in board_matrix.TARGETS:
         board_matrix.fill(rule.target, case.scope, persona, world, ctx)
+    elif rule.target in sessions_api_matrix.TARGETS:
+        sessions_api_matrix.fill(rule.target, case.scope, persona, world, ctx)
     return ctx
 
 
@@ -1298,6 +1428,7 @@ BODIES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     **cs_matrix.bodies(),
     **treatment_matrix.bodies(),
     **board_matrix.bodies(),
+    **sessions_api_matrix.bodies(),
 }
 
 
@@ -1339,6 +1470,7 @@ def state() -> dict[str, Any]:
         "controlled_substances": cs_matrix.state(),
         treatment_matrix.KEY: treatment_matrix.state(),
         board_matrix.KEY: board_matrix.state(),
+        sessions_api_matrix.KEY: sessions_api_matrix.state(),
     }
 
 
@@ -1386,6 +1518,7 @@ EFFECTS = {
     **measures_matrix.effects(),
     **treatment_matrix.effects(),
     **board_matrix.effects(),
+    **sessions_api_matrix.effects(),
 }
 
 

@@ -840,6 +840,18 @@ def _write_reading(
         recorded_at=clock.now(),
         **values,
     )
+    alerts = _alerts_for(row, reading, values, _baseline(row))
+    VitalAlert.objects.bulk_create(alerts)
+    return reading, alerts
+
+
+def _alerts_for(
+    row: TreatmentSession,
+    reading: VitalSign,
+    values: dict[str, int | None],
+    baseline: VitalsReading | None,
+) -> list[VitalAlert]:
+    """The alerts `vitals_alerts` raises for one reading (unsaved rows)."""
     try:
         found = vitals_alerts(
             treatment=row.treatment,
@@ -850,12 +862,12 @@ def _write_reading(
                 spo2_pct=values["spo2_pct"],
                 respiratory_rate=values["respiratory_rate_per_min"],
             ),
-            baseline=_baseline(row),
+            baseline=baseline,
         )
     except InvalidInput as exc:
         raise ValidationError({"systolic_mmhg": [str(exc)]}) from None
-    alerts = [
-        VitalAlert.objects.create(
+    return [
+        VitalAlert(
             session=row,
             reading=reading,
             code=a.code,
@@ -865,7 +877,6 @@ def _write_reading(
         )
         for a in found
     ]
-    return reading, alerts
 
 
 def _monitoring(session: TreatmentSession) -> TreatmentSession:
@@ -943,17 +954,30 @@ def session_ingest_vitals(
                 "client_id", flat=True
             )
         )
-        created: list[VitalSign] = []
-        alerts: list[VitalAlert] = []
+        # Bulk work: one INSERT for the readings and one for their alerts, the baseline read
+        # once, whatever the size of the batch (the device API's throughput depends on it).
+        now = clock.now()
+        fresh: list[tuple[VitalSign, dict[str, int | None]]] = []
         for index, (client_id, values, taken) in enumerate(cleaned):
             if client_id in known:
                 continue
             when = _taken_at(taken, row, f"readings.{index}.taken_at")
-            reading, raised = _write_reading(
-                actor, row, values, taken_at=when, source=VitalsSource.DEVICE, client_id=client_id
+            reading = VitalSign(
+                session=row,
+                taken_at=when,
+                source=VitalsSource.DEVICE,
+                client_id=client_id,
+                recorded_by=actor,
+                recorded_at=now,
+                **values,
             )
-            created.append(reading)
-            alerts.extend(raised)
+            fresh.append((reading, values))
+        created = VitalSign.objects.bulk_create([reading for reading, _ in fresh])
+        baseline = _baseline(row) if created else None
+        alerts: list[VitalAlert] = []
+        for reading, values in fresh:
+            alerts.extend(_alerts_for(row, reading, values, baseline))
+        VitalAlert.objects.bulk_create(alerts)
         if created:
             _audit_reading(actor, row, created, alerts)
     return {
