@@ -1,7 +1,36 @@
 """Pages of treatment sessions at /sessions/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from ketaclinic.treatment_sessions import views
 
 app_name = "treatment_sessions"
 
-urlpatterns: list = []
+# One session's pages (issue 6): the workspace, each step's action, the note and the print view.
+urlpatterns: list = [
+    path("<int:session_id>/", views.workspace, name="workspace"),
+    path("appointment/<int:appointment_id>/", views.for_appointment, name="for_appointment"),
+    path("<int:session_id>/check-in/", views.check_in, name="check_in"),
+    path("<int:session_id>/pre-dose/", views.pre_dose, name="pre_dose"),
+    path("<int:session_id>/gate/acknowledge/", views.acknowledge_gate, name="acknowledge_gate"),
+    path("<int:session_id>/gate/pass/", views.pass_gate, name="pass_gate"),
+    path("<int:session_id>/order/", views.order, name="order"),
+    path("<int:session_id>/second-check/", views.second_check, name="second_check"),
+    path("<int:session_id>/draw/", views.draw, name="draw"),
+    path("<int:session_id>/start-dosing/", views.start_dosing, name="start_dosing"),
+    path("<int:session_id>/device/", views.device, name="device"),
+    path("<int:session_id>/observe/", views.start_observation, name="observe"),
+    path("<int:session_id>/vitals/", views.vitals, name="vitals"),
+    path("alerts/<int:alert_id>/acknowledge/", views.acknowledge_alert, name="acknowledge_alert"),
+    path("<int:session_id>/cadss/", views.cadss, name="cadss"),
+    path("<int:session_id>/adverse-events/", views.adverse_event, name="adverse_event"),
+    path("<int:session_id>/discharge/assess/", views.assess_discharge, name="assess_discharge"),
+    path("<int:session_id>/discharge/ready/", views.ready, name="ready"),
+    path("<int:session_id>/discharge/", views.discharge, name="discharge"),
+    path("<int:session_id>/instructions/", views.instructions, name="instructions"),
+    path("<int:session_id>/sign/", views.sign, name="sign"),
+    path("<int:session_id>/note/", views.note, name="note"),
+    path("<int:session_id>/amend/", views.amend, name="amend"),
+    path("<int:session_id>/cancel/", views.cancel, name="cancel"),
+    path("<int:session_id>/stop/", views.stop_early, name="stop_early"),
+]
