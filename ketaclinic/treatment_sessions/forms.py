@@ -225,18 +225,17 @@ class CadssForm(forms.Form):
 
 
 class AdverseEventForm(forms.Form):
-    code = forms.ChoiceField(
-        choices=[("", "— choose —"), *AdverseEventCode.choices], label="Event"
-    )
-    other_text = forms.CharField(
-        required=False, max_length=200, label="Describe (for “Other”)"
-    )
+    code = forms.ChoiceField(choices=[("", "— choose —"), *AdverseEventCode.choices], label="Event")
+    other_text = forms.CharField(required=False, max_length=200, label="Describe (for “Other”)")
     severity = forms.ChoiceField(choices=[("", "— choose —"), *Severity.choices])
     outcome = forms.ChoiceField(choices=[("", "— choose —"), *EventOutcome.choices])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("code") == AdverseEventCode.OTHER and not (data.get("other_text") or "").strip():
+        if (
+            data.get("code") == AdverseEventCode.OTHER
+            and not (data.get("other_text") or "").strip()
+        ):
             self.add_error("other_text", "Describe the event.")
         return data
 

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ketaclinic.accounts import access
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
-from ketaclinic.clinical import UnsafeOrder, esketamine_administration, get_treatment
+from ketaclinic.clinical import InvalidInput, UnsafeOrder, esketamine_administration, get_treatment
 from ketaclinic.controlled_substances.models import LedgerEntry
 from ketaclinic.core import clock
 from ketaclinic.core.http import AuthenticatedRequest
@@ -135,6 +135,22 @@ def _device_state(session: TreatmentSession, devices: list[Any], now: datetime) 
     return state
 
 
+def _plain(number: Any) -> str:
+    """36.30 → "36.3": pump numbers are read at a glance, without trailing zeros."""
+    return f"{number.normalize():f}" if number is not None else ""
+
+
+def _pump(order: Any) -> dict[str, str]:
+    if order is None:
+        return {}
+    return {
+        "mg": _plain(order.dose_mg),
+        "ml": _plain(order.volume_ml),
+        "rate": _plain(order.rate_ml_per_h),
+        "vtbi": _plain(order.vtbi_ml),
+    }
+
+
 def _guard_reasons(session: TreatmentSession, to: str) -> list[str]:
     """What stops the move to `to` now (the same guards the service runs), for showing early."""
     reasons: list[str] = []
@@ -205,6 +221,7 @@ def _workspace(
         "check": check,
         "orders": orders,
         "order": order,
+        "pump": _pump(order),
         "devices": devices,
         "drawn": [e for e in drawn if e.kind == "administer"],
         "ledger_entries": [
@@ -227,9 +244,7 @@ def _workspace(
         "discharge": discharges[-1] if discharges else None,
         "history": list(session.transitions.select_related("actor")),
         "pre_session": pre_session,
-        "safety_flags": safety_flags_for_patients([session.patient_id]).get(
-            session.patient_id, []
-        ),
+        "safety_flags": safety_flags_for_patients([session.patient_id]).get(session.patient_id, []),
         "observation": _observation(session, devices, now),
         "now": now,
         "GateStatus": GateStatus,
@@ -243,7 +258,10 @@ def _workspace(
     if status == S.DOSING:
         context["observing_blockers"] = _guard_reasons(session, S.OBSERVING)
     if status in (S.DOSING, *OBSERVATION):
-        due = services.next_vitals_due(session, now)
+        try:
+            due = services.next_vitals_due(session, now)
+        except InvalidInput:  # an IV session without an order has no schedule to show
+            due = None
         context["vitals_due"] = due
         context["vitals_overdue"] = due is not None and due < now
     if status == S.OBSERVING:
@@ -284,9 +302,7 @@ def _forms(
             initial={"dose_mg_per_kg": "0.5", "minutes": 40, "concentration_mg_per_ml": "1"}
         )
         if order is not None and order.checked_by_id is None:
-            forms["check_form"] = f.SecondCheckForm(
-                clinic=session.clinic, actor_id=request.user.pk
-            )
+            forms["check_form"] = f.SecondCheckForm(clinic=session.clinic, actor_id=request.user.pk)
     if status in (S.GATE_PASSED, S.DOSING):
         expected = order.dose_mg if order is not None else session.planned_dose_mg
         forms["draw_form"] = f.DrawForm(
@@ -327,7 +343,12 @@ def _refused(
     """The page again, the service's reasons on the form, status 400 (nothing was written)."""
     add_service_errors(form, exc)
     session.refresh_from_db()
-    return _render(request, session, status=400, **{form_name: form, "failed": form_name})
+    # A refusal that is not about one field (the state, a gate) is also shown at the top: the
+    # form it came from may not be on the page in the session's state.
+    blocked = list(form.non_field_errors())
+    return _render(
+        request, session, status=400, blocked=blocked, **{form_name: form, "failed": form_name}
+    )
 
 
 # --- The workspace and the way in ------------------------------------------------------------
@@ -542,9 +563,7 @@ def draw(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
         except ValidationError as exc:
             renames = {"lot": "stock", "location": "stock", "waste": "waste_mg"}
             if hasattr(exc, "error_dict"):
-                exc = ValidationError(
-                    {renames.get(k, k): v for k, v in exc.message_dict.items()}
-                )
+                exc = ValidationError({renames.get(k, k): v for k, v in exc.message_dict.items()})
             return _refused(request, session, exc, "draw_form", form)
         wasted = -record.waste.quantity_mg if record.waste else 0
         messages.success(
@@ -670,7 +689,9 @@ def assess_discharge(request: AuthenticatedRequest, session_id: int) -> HttpResp
         if done.gate_status == GateStatus.PROCEED:
             messages.success(request, "Discharge criteria met.")
         else:
-            messages.warning(request, "Not yet: " + " ".join(r["message"] for r in done.gate_reasons))
+            messages.warning(
+                request, "Not yet: " + " ".join(r["message"] for r in done.gate_reasons)
+            )
         return _url(session, "discharge")
     return _render(request, session, status=400, discharge_form=form, failed="discharge_form")
 
