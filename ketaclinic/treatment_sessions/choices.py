@@ -108,6 +108,39 @@ class EventOutcome(models.TextChoices):
     TRANSFERRED = "transferred", "Transferred to emergency care"
 
 
+class InterventionKind(models.TextChoices):
+    """What the nurse or prescriber did during the session (clinical.md §3: antiemetic,
+    antihypertensive, slowing or stopping the infusion)."""
+
+    ANTIEMETIC = "antiemetic", "Antiemetic given"
+    ANTIHYPERTENSIVE = "antihypertensive", "Antihypertensive given"
+    INFUSION_SLOWED = "infusion_slowed", "Infusion slowed"
+    INFUSION_STOPPED = "infusion_stopped", "Infusion stopped"
+    INFUSION_RESUMED = "infusion_resumed", "Infusion resumed"
+    OXYGEN = "oxygen", "Supplemental oxygen"
+    OTHER = "other", "Other"
+
+
+# Kinds that need the drug, dose or what was done in words.
+INTERVENTION_DETAIL_REQUIRED = frozenset(
+    {
+        InterventionKind.ANTIEMETIC,
+        InterventionKind.ANTIHYPERTENSIVE,
+        InterventionKind.OXYGEN,
+        InterventionKind.OTHER,
+    }
+)
+INTERVENTION_STATUSES = frozenset({S.DOSING, S.OBSERVING, S.READY_FOR_DISCHARGE})
+
+
+class SubmissionMethod(models.TextChoices):
+    """How the REMS Patient Monitoring Form reached the REMS (clinical.md §4)."""
+
+    ONLINE = "online", "Online (REMS portal)"
+    FAX = "fax", "Fax"
+    PHONE = "phone", "Phone"
+
+
 class VitalsSource(models.TextChoices):
     MANUAL = "manual", "Entered by a nurse"
     DEVICE = "device", "From a device (API)"

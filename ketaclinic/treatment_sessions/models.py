@@ -13,9 +13,11 @@ from ketaclinic.treatment_sessions.choices import (
     AdverseEventCode,
     EventOutcome,
     GateStatus,
+    InterventionKind,
     PregnancyStatus,
     SessionStatus,
     Severity,
+    SubmissionMethod,
     VitalsSource,
 )
 
@@ -358,3 +360,43 @@ class NoteAmendment(models.Model):
 
     def __str__(self) -> str:
         return f"Amendment {self.pk}"
+
+
+class Intervention(models.Model):
+    """Something done for the patient during the session: a drug given, the infusion slowed,
+    stopped or resumed, oxygen. Timed, so the note and the flowsheet read in order."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="interventions"
+    )
+    kind = models.CharField(max_length=24, choices=InterventionKind.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    given_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["given_at", "id"]
+
+    def __str__(self) -> str:
+        text = self.get_kind_display()
+        return f"{text}: {self.detail}" if self.detail else text
+
+
+class RemsSubmission(models.Model):
+    """The REMS Patient Monitoring Form as sent for one esketamine session: when, how, the
+    confirmation the REMS gave, and a snapshot of the form (with its version) as submitted."""
+
+    session = models.OneToOneField(
+        TreatmentSession, on_delete=models.PROTECT, related_name="rems_submission"
+    )
+    submitted_on = models.DateField()
+    method = models.CharField(max_length=10, choices=SubmissionMethod.choices)
+    confirmation = models.CharField(max_length=100)
+    form = models.JSONField()
+    form_version = models.CharField(max_length=40)
+    recorded_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"REMS form submitted {self.submitted_on} ({self.get_method_display()})"

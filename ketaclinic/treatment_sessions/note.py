@@ -70,6 +70,10 @@ def note_text(session: TreatmentSession) -> str:
             f"  ALERT {alert.message}; action: {alert.action or 'NOT ACKNOWLEDGED'} "
             f"({alert.acknowledged_by or '-'})"
         )
+    for intervention in session.interventions.order_by("given_at", "id"):
+        lines.append(
+            f"{_t(intervention.given_at)} INTERVENTION {intervention} ({intervention.recorded_by})"
+        )
     for cadss in session.cadss_scores.order_by("scored_at", "id"):
         lines.append(f"{_t(cadss.scored_at)} CADSS total {cadss.total}")
     lines.append("")

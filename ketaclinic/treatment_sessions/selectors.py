@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +11,10 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from ketaclinic.accounts import access
-from ketaclinic.clinical import get_treatment
-from ketaclinic.treatment_sessions.models import TreatmentSession
+from ketaclinic.clinical import TREATMENTS, get_treatment
+from ketaclinic.core import clock
+from ketaclinic.treatment_sessions.choices import SessionStatus
+from ketaclinic.treatment_sessions.models import RemsSubmission, TreatmentSession
 
 
 def sessions_for(user: Any, permission: str = "course.view") -> QuerySet[TreatmentSession]:
@@ -100,3 +102,72 @@ def cumulative_exposure(patient_id: int, as_of: datetime) -> Exposure:
         ),
         lifetime_mg_by_route=lifetime,
     )
+
+
+# --- REMS Patient Monitoring Forms (clinical.md §4: due within 7 days of the session) ---------
+
+REMS_DUE_DAYS = 7  # Spravato REMS: the monitoring form is submitted within 7 days.
+SUBMITTED_SHOWN_DAYS = 90  # the worklist shows submissions of the last 90 days
+
+
+def _esketamine_treatments() -> list[str]:
+    return [key for key, treatment in TREATMENTS.items() if treatment.is_esketamine]
+
+
+def rems_due_on(session: TreatmentSession) -> date:
+    """The day the session's REMS form is due: the session date (clinic time) + 7 days."""
+    from ketaclinic.treatment_sessions.services import session_date
+
+    return session_date(session) + timedelta(days=REMS_DUE_DAYS)
+
+
+@dataclass
+class RemsWorklist:
+    """Esketamine sessions' monitoring forms, oldest due first. Each row is a TreatmentSession
+    with `.due_on`, `.days_left` (negative when overdue) and `.submission` (or None)."""
+
+    today: date
+    overdue: list[TreatmentSession] = field(default_factory=list)
+    due: list[TreatmentSession] = field(default_factory=list)
+    submitted: list[TreatmentSession] = field(default_factory=list)
+
+
+def rems_worklist(user: Any, *, today: date | None = None, clinic_id: Any = None) -> RemsWorklist:
+    """Every esketamine session given at the user's clinics whose form is outstanding, and the
+    forms submitted in the last 90 days."""
+    now = clock.now()
+    rows = (
+        sessions_for(user, "session.record")
+        .filter(treatment__in=_esketamine_treatments(), dosing_started_at__isnull=False)
+        .exclude(status=SessionStatus.CANCELLED)
+        .select_related("rems_submission")
+        .order_by("dosing_started_at", "id")
+    )
+    if clinic_id not in (None, ""):
+        rows = rows.filter(clinic_id=clinic_id)
+    oldest_shown = now - timedelta(days=SUBMITTED_SHOWN_DAYS)
+    submitted_ids = RemsSubmission.objects.filter(session__in=rows).values("session_id")
+    rows = rows.exclude(pk__in=submitted_ids, dosing_started_at__lt=oldest_shown)
+    worklist = RemsWorklist(today=today or now.date())
+    for session in rows:
+        session.due_on = rems_due_on(session)  # type: ignore[attr-defined]
+        local_today = today or now.astimezone(_zone(session.clinic.timezone)).date()
+        session.days_left = (session.due_on - local_today).days  # type: ignore[attr-defined]
+        try:
+            session.submission = session.rems_submission  # type: ignore[attr-defined]
+        except RemsSubmission.DoesNotExist:
+            session.submission = None  # type: ignore[attr-defined]
+        if session.submission is not None:  # type: ignore[attr-defined]
+            worklist.submitted.append(session)
+        elif session.days_left < 0:  # type: ignore[attr-defined]
+            worklist.overdue.append(session)
+        else:
+            worklist.due.append(session)
+    worklist.submitted.sort(key=lambda s: s.submission.submitted_on, reverse=True)  # type: ignore[attr-defined]
+    return worklist
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)

@@ -8,12 +8,14 @@ nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from ketaclinic.accounts import access
@@ -42,6 +44,8 @@ from ketaclinic.screening.selectors import rems_enrolled
 from ketaclinic.treatment_sessions.choices import (
     ACTIVE_STATUSES,
     ENTERED_AT_FIELD,
+    INTERVENTION_DETAIL_REQUIRED,
+    INTERVENTION_STATUSES,
     MONITORING_STATUSES,
     PRESCRIBER_ONLY,
     REASON_REQUIRED,
@@ -49,9 +53,11 @@ from ketaclinic.treatment_sessions.choices import (
     AdverseEventCode,
     EventOutcome,
     GateStatus,
+    InterventionKind,
     PregnancyStatus,
     SessionStatus,
     Severity,
+    SubmissionMethod,
     VitalsSource,
 )
 from ketaclinic.treatment_sessions.models import (
@@ -60,9 +66,11 @@ from ketaclinic.treatment_sessions.models import (
     DissociationScore,
     EsketamineDevice,
     InfusionOrder,
+    Intervention,
     NoteAmendment,
     NoteSignature,
     PreDoseCheck,
+    RemsSubmission,
     SessionTransition,
     TreatmentSession,
     VitalAlert,
@@ -1044,6 +1052,46 @@ def session_record_adverse_event(
     return event
 
 
+def session_record_intervention(
+    *, actor: Any, session: TreatmentSession, kind: Any, detail: str = "", given_at: Any = None
+) -> Intervention:
+    """An intervention with its time: antiemetic or antihypertensive given (drug and dose in
+    `detail`), infusion slowed, stopped or resumed, oxygen, or something else in words."""
+    _require(actor, "session.record", session.clinic_id)
+    if kind not in InterventionKind.values:
+        raise ValidationError({"kind": ["Choose an intervention from the list."]})
+    text = clean_reason(detail, required=kind in INTERVENTION_DETAIL_REQUIRED, field="detail")
+    with transaction.atomic():
+        row = locked(session)
+        if row.status not in INTERVENTION_STATUSES:
+            raise ValidationError(
+                {"status": ["Interventions are recorded from the start of dosing to discharge."]}
+            )
+        when = _taken_at(given_at, row, "given_at")
+        if row.dosing_started_at is not None and when < row.dosing_started_at - timedelta(
+            minutes=5
+        ):
+            raise ValidationError({"given_at": ["The time is before dosing started."]})
+        intervention = Intervention.objects.create(
+            session=row,
+            kind=kind,
+            detail=text,
+            given_at=when,
+            recorded_by=actor,
+            recorded_at=clock.now(),
+        )
+        record_event(
+            action=Action.CREATE,
+            user=actor,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=intervention,
+            changes={"session": row.pk, "kind": kind, "detail": text},
+            detail=f"intervention: {intervention}",
+        )
+    return intervention
+
+
 def open_alert_blockers(session: TreatmentSession) -> list[str]:
     """Every alert acknowledged before the patient is ready to leave."""
     count = session.alerts.filter(acknowledged_by__isnull=True).count()
@@ -1224,3 +1272,89 @@ def rems_blockers(session: TreatmentSession) -> list[str]:
 
 
 GUARDS.setdefault(SessionStatus.SIGNED, []).append(rems_blockers)
+
+
+# --- REMS Patient Monitoring Form submission (clinical.md §4) --------------------------------
+
+MAX_CONFIRMATION_CHARS = 100
+
+
+def session_date(session: TreatmentSession) -> date:
+    """The session's date in the clinic's own time zone (first dose, else scheduled time)."""
+    moment = session.dosing_started_at or session.scheduled_at
+    return moment.astimezone(clock_zone(session.clinic.timezone)).date()
+
+
+def rems_submission_record(
+    *, actor: Any, session: TreatmentSession, submitted_on: Any, method: Any, confirmation: Any
+) -> RemsSubmission:
+    """Record that the complete REMS Patient Monitoring Form was sent (date, method, the REMS's
+    confirmation), keeping a snapshot of the form as it was sent, with its version."""
+    from ketaclinic.treatment_sessions.rems import FORM_VERSION, rems_form, rems_missing
+
+    _require(actor, "session.record", session.clinic_id)
+    if isinstance(submitted_on, str):
+        from django.utils.dateparse import parse_date
+
+        try:
+            submitted_on = parse_date(submitted_on.strip())
+        except ValueError:
+            submitted_on = None
+    if not isinstance(submitted_on, date) or isinstance(submitted_on, datetime):
+        raise ValidationError({"submitted_on": ["Give the date the form was sent (YYYY-MM-DD)."]})
+    if method not in SubmissionMethod.values:
+        raise ValidationError({"method": ["Choose online, fax or phone."]})
+    text = clean_reason(
+        confirmation if isinstance(confirmation, str) else None,
+        required=True,
+        field="confirmation",
+    )
+    if len(text) > MAX_CONFIRMATION_CHARS:
+        raise ValidationError(
+            {"confirmation": [f"Keep it under {MAX_CONFIRMATION_CHARS} characters."]}
+        )
+    with transaction.atomic():
+        row = locked(session)
+        if not _is_esketamine(row):
+            raise ValidationError({"session": ["Only esketamine sessions have a REMS form."]})
+        if row.status not in (SessionStatus.DISCHARGED, SessionStatus.SIGNED):
+            raise ValidationError(
+                {"session": ["The form is sent after the patient is discharged."]}
+            )
+        if RemsSubmission.objects.filter(session=row).exists():
+            raise ValidationError({"session": ["This form has already been submitted."]})
+        missing = rems_missing(row)
+        if missing:
+            raise ValidationError({"session": missing})
+        today = clock.now().astimezone(clock_zone(row.clinic.timezone)).date()
+        if submitted_on > today:
+            raise ValidationError({"submitted_on": ["The date is in the future."]})
+        if submitted_on < session_date(row):
+            raise ValidationError({"submitted_on": ["The date is before the session."]})
+        form = rems_form(row)
+        submission = RemsSubmission.objects.create(
+            session=row,
+            submitted_on=submitted_on,
+            method=method,
+            confirmation=text,
+            form=json.loads(json.dumps(form, cls=DjangoJSONEncoder)),
+            form_version=FORM_VERSION,
+            recorded_by=actor,
+            recorded_at=clock.now(),
+        )
+        record_event(
+            action=Action.CREATE,
+            user=actor,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            obj=submission,
+            changes={
+                "session": row.pk,
+                "submitted_on": submitted_on.isoformat(),
+                "method": method,
+                "confirmation": text,
+                "form_version": FORM_VERSION,
+            },
+            detail="REMS Patient Monitoring Form submitted",
+        )
+    return submission
