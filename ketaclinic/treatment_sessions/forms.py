@@ -24,6 +24,7 @@ from ketaclinic.controlled_substances.signatures import WitnessAttestation
 from ketaclinic.treatment_sessions.choices import (
     AdverseEventCode,
     EventOutcome,
+    InterventionKind,
     PregnancyStatus,
     Severity,
 )
@@ -238,6 +239,18 @@ class AdverseEventForm(forms.Form):
         ):
             self.add_error("other_text", "Describe the event.")
         return data
+
+
+class InterventionForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("", "— choose —"), *InterventionKind.choices], label="Intervention"
+    )
+    detail = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Detail (drug, dose, what was done)",
+        help_text="Needed for a drug given, oxygen or other.",
+    )
 
 
 class DischargeForm(forms.Form):

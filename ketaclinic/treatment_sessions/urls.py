@@ -23,6 +23,7 @@ urlpatterns: list = [
     path("<int:session_id>/vitals/", views.vitals, name="vitals"),
     path("alerts/<int:alert_id>/acknowledge/", views.acknowledge_alert, name="acknowledge_alert"),
     path("<int:session_id>/cadss/", views.cadss, name="cadss"),
+    path("<int:session_id>/interventions/", views.intervention, name="intervention"),
     path("<int:session_id>/adverse-events/", views.adverse_event, name="adverse_event"),
     path("<int:session_id>/discharge/assess/", views.assess_discharge, name="assess_discharge"),
     path("<int:session_id>/discharge/ready/", views.ready, name="ready"),

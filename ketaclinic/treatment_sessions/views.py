@@ -239,6 +239,7 @@ def _workspace(
         "alerts": alerts,
         "open_alerts": open_alerts,
         "cadss": list(session.cadss_scores.select_related("recorded_by")),
+        "interventions": list(session.interventions.select_related("recorded_by")),
         "events": list(session.adverse_events.select_related("recorded_by")),
         "discharges": discharges,
         "discharge": discharges[-1] if discharges else None,
@@ -312,6 +313,7 @@ def _forms(
         forms["vitals_form"] = f.VitalsForm()
         forms["alert_form"] = f.AlertAckForm()
         forms["cadss_form"] = f.CadssForm()
+        forms["intervention_form"] = f.InterventionForm()
     if status in (S.CHECKED_IN, S.GATE_PASSED, S.DOSING, *OBSERVATION, S.DISCHARGED):
         forms["event_form"] = f.AdverseEventForm()
     if status in OBSERVATION:
@@ -655,6 +657,26 @@ def cadss(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
         messages.success(request, "CADSS recorded.")
         return _url(session, "monitoring")
     return _render(request, session, status=400, cadss_form=form, failed="cadss_form")
+
+
+@login_required
+@require_POST
+def intervention(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
+    session = _recording(request, session_id)
+    form = f.InterventionForm(request.POST)
+    if form.is_valid():
+        try:
+            done = services.session_record_intervention(
+                actor=request.user,
+                session=session,
+                kind=form.cleaned_data["kind"],
+                detail=form.cleaned_data["detail"],
+            )
+        except ValidationError as exc:
+            return _refused(request, session, exc, "intervention_form", form)
+        messages.success(request, f"{done.get_kind_display()} recorded.")
+        return _url(session, "monitoring")
+    return _render(request, session, status=400, intervention_form=form, failed="intervention_form")
 
 
 @login_required

@@ -149,6 +149,9 @@ def test_iv_session_from_check_in_to_signed_note(lg, frozen_now, client_for):
     post(nurse, "cadss", session, {"total": "93"}, status=400)
     post(nurse, "cadss", session, {"total": "12"})
     assert DissociationScore.objects.get().total == 12
+    post(nurse, "intervention", session, {"kind": "antiemetic", "detail": ""}, status=400)
+    post(nurse, "intervention", session, {"kind": "antiemetic", "detail": "Ondansetron 4 mg IV"})
+    assert "Ondansetron 4 mg IV" in page(nurse, session)
     post(nurse, "adverse_event", session, {"code": "other", "severity": "mild",
                                            "outcome": "resolved"}, status=400)  # fmt: skip
     post(nurse, "adverse_event", session, {"code": "nausea", "severity": "mild",
@@ -181,6 +184,7 @@ def test_iv_session_from_check_in_to_signed_note(lg, frozen_now, client_for):
     note = prescriber.get(url("note", session)).content.decode()
     assert signature.content_sha256 in note and "Reviewed and approved" in note
     assert "<h2>Dose</h2>" in note and "pump rate 54.4 mL/h" in note
+    assert "antiemetic given — Ondansetron 4 mg IV" in note
     assert 'data-testid="verified">verifies' in note
     post(prescriber, "amend", session, {"text": ""}, status=400)
     amended = prescriber.post(url("amend", session), {"text": "Patient called: well."})
