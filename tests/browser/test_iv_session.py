@@ -34,7 +34,12 @@ pytestmark = pytest.mark.browser
 
 
 def test_iv_session_from_check_in_to_signed_note(
-    page: Page, sign_in, screenshot, world, live_server, session_clock
+    page: Page,
+    sign_in,
+    screenshot,
+    world,
+    live_server,
+    session_clock,  # noqa: F811
 ) -> None:
     nurse, prescriber = world.users["nurse"], world.users["prescriber"]
     checker = second_nurse(world)
