@@ -371,3 +371,26 @@ def test_workspace_queries_do_not_grow_with_rows(world, frozen_now, client_for):
         )  # fmt: skip
     assert workspace_queries(client, session) == few
     assert few <= 45, few
+
+
+def test_pre_session_answers_and_safety_flags_show_in_the_workspace(world, client_for):
+    from ketaclinic.measures import services as measures
+    from ketaclinic.measures.models import Assignment
+    from tests.measures import factories
+
+    nurse = world.users["nurse"]
+    course = _course(world.patient_a2, world, status="active")
+    appointment = course.appointments.order_by("starts_at").first()
+    assignment = measures.assignment_create(
+        actor=world.users["prescriber"], patient=world.patient_a2, instrument="phq9"
+    )
+    Assignment.objects.filter(pk=assignment.pk).update(appointment=appointment)
+    assignment.refresh_from_db()
+    measures.response_submit(
+        actor=nurse, assignment=assignment, answers=factories.phq9(12, item9=1), source="clinic"
+    )
+    session = services.session_create(actor=nurse, appointment=appointment)
+    html = page(client_for("nurse"), session)
+    assert 'data-testid="pre-session-response"' in html and "PHQ9" in html
+    assert ">12<" in html
+    assert 'data-testid="safety-flag"' in html
