@@ -1105,6 +1105,7 @@ MATRIX: dict[str, dict[str, Rule]] = {
         _TS + "acknowledge_gate": _ts_refused("ts_checked_in", see=_PRESC5),
         _TS + "pass_gate": _ts_refused("ts_checked_in"),
         _TS + "order": _ts_refused("ts_gate_passed"),
+        _TS + "order_preview": {"GET": Rule(_t5(OK, see=_CLIN5), target="ts_gate_passed")},
         _TS + "second_check": _ts_refused("ts_gate_passed"),
         _TS + "draw": _ts_refused("ts_gate_passed"),
         _TS + "start_dosing": _ts_refused("ts_gate_passed"),

@@ -15,6 +15,7 @@ urlpatterns: list = [
     path("<int:session_id>/gate/acknowledge/", views.acknowledge_gate, name="acknowledge_gate"),
     path("<int:session_id>/gate/pass/", views.pass_gate, name="pass_gate"),
     path("<int:session_id>/order/", views.order, name="order"),
+    path("<int:session_id>/order/preview/", views.order_preview, name="order_preview"),
     path("<int:session_id>/second-check/", views.second_check, name="second_check"),
     path("<int:session_id>/draw/", views.draw, name="draw"),
     path("<int:session_id>/start-dosing/", views.start_dosing, name="start_dosing"),

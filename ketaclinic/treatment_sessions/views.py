@@ -28,7 +28,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ketaclinic.accounts import access
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
-from ketaclinic.clinical import InvalidInput, UnsafeOrder, esketamine_administration, get_treatment
+from ketaclinic.clinical import (
+    InvalidInput,
+    UnsafeOrder,
+    esketamine_administration,
+    get_treatment,
+    iv_infusion,
+)
 from ketaclinic.controlled_substances.models import LedgerEntry
 from ketaclinic.core import clock
 from ketaclinic.core.http import AuthenticatedRequest
@@ -526,6 +532,43 @@ def order(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
         )
         return _url(session, "dosing")
     return _render(request, session, status=400, order_form=form, failed="order_form")
+
+
+@login_required
+@require_GET
+def order_preview(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
+    """htmx: as the nurse types mg/kg, minutes and concentration, show the mg, mL, mL/h and VTBI
+    the order will have, from today's weight. Nothing is written; the numbers come from the same
+    `clinical.iv_infusion` the order uses, and an unsafe order says why. Not audited per
+    keystroke: the workspace read that shows the weight already is."""
+    session = _recording(request, session_id)
+    check = services.latest_check(session)
+    form = f.InfusionOrderForm(request.GET)
+    context: dict[str, Any] = {"problem": "", "pump": {}}
+    if check is None:
+        context["problem"] = "Record today's weight first."
+    elif form.is_valid():
+        data = form.cleaned_data
+        try:
+            infusion = iv_infusion(
+                weight_kg=check.weight_kg,
+                dose_mg_per_kg=data["dose_mg_per_kg"],
+                minutes=data["minutes"],
+                concentration_mg_per_ml=data["concentration_mg_per_ml"],
+            )
+        except (UnsafeOrder, InvalidInput) as exc:
+            context["problem"] = str(exc)
+        else:
+            context["pump"] = {
+                "mg": _plain(infusion.dose_mg),
+                "ml": _plain(infusion.volume_ml),
+                "rate": _plain(infusion.rate_ml_per_h),
+                "vtbi": _plain(infusion.vtbi_ml),
+            }
+            context["weight_kg"] = _plain(check.weight_kg)
+    else:
+        context["problem"] = "Enter the dose, minutes and concentration."
+    return render(request, "treatment_sessions/_order_preview.html", context)
 
 
 @login_required

@@ -74,6 +74,11 @@ def test_iv_session_from_check_in_to_signed_note(
 
     order = page.get_by_test_id("order-form")
     expect(order.get_by_label("Dose (mg/kg)")).to_have_value("0.5")
+    expect(page.get_by_test_id("preview-rate")).to_have_text("60")  # htmx, before saving
+    order.get_by_label("Infusion time (minutes)").fill("60")
+    expect(page.get_by_test_id("preview-rate")).to_have_text("40")
+    order.get_by_label("Infusion time (minutes)").fill("40")
+    expect(page.get_by_test_id("preview-rate")).to_have_text("60")
     order.get_by_role("button", name="Compute and record the order").click()
     expect(page.get_by_test_id("order-mg")).to_have_text("40")
     expect(page.get_by_test_id("order-ml")).to_have_text("40")

@@ -71,9 +71,14 @@ def fill(target: str, scope: str, persona: str, world: Any, ctx: Any) -> None:
 def bodies() -> dict[str, Any]:
     return {
         "ts_pre_dose_form": lambda ctx: {
-            "weight_kg": "72.5", "systolic_mmhg": 128, "diastolic_mmhg": 78,
-            "heart_rate_bpm": 72, "spo2_pct": 98, "fasting_confirmed": "on",
-            "ride_home_confirmed": "on", "pregnancy_status": "not_pregnant",
+            "weight_kg": "72.5",
+            "systolic_mmhg": 128,
+            "diastolic_mmhg": 78,
+            "heart_rate_bpm": 72,
+            "spo2_pct": 98,
+            "fasting_confirmed": "on",
+            "ride_home_confirmed": "on",
+            "pregnancy_status": "not_pregnant",
         },  # fmt: skip
         "ts_vitals_form": lambda ctx: {"systolic_mmhg": 124, "diastolic_mmhg": 78},
         "ts_reason_form": lambda ctx: {"reason": "Patient unwell today"},

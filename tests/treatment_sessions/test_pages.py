@@ -101,6 +101,12 @@ def test_iv_session_from_check_in_to_signed_note(lg, frozen_now, client_for):
     )  # fmt: skip
     assert 'class="field-error"' in unsafe.content.decode()
     assert not InfusionOrder.objects.exists()
+    preview = nurse.get(url("order_preview", session), {"dose_mg_per_kg": "0.5", "minutes": 40,
+                        "concentration_mg_per_ml": "1"}).content.decode()  # fmt: skip
+    assert 'data-testid="preview-rate">54.4<' in preview and not InfusionOrder.objects.exists()
+    unsafe = nurse.get(url("order_preview", session), {"dose_mg_per_kg": "0.5", "minutes": 40,
+                       "concentration_mg_per_ml": "50"}).content.decode()  # fmt: skip
+    assert 'data-testid="preview-problem"' in unsafe
     post(nurse, "order", session, {"dose_mg_per_kg": "0.5", "minutes": 40,
                                    "concentration_mg_per_ml": "1"})  # fmt: skip
     html = page(nurse, session)
