@@ -400,3 +400,28 @@ def test_pre_session_answers_and_safety_flags_show_in_the_workspace(world, clien
     assert 'data-testid="pre-session-response"' in html and "PHQ9" in html
     assert ">12<" in html
     assert 'data-testid="safety-flag"' in html
+
+
+@pytest.mark.parametrize("treatment", ["im_ketamine", "oral_ketamine"])
+def test_im_and_oral_doses_are_drawn_and_given_without_an_iv_order(lg, client_for, treatment):
+    world = lg.world
+    nurse = client_for("nurse")
+    session = new_session(world, treatment)
+    post(nurse, "check_in", session)
+    post(nurse, "pre_dose", session, PRE_DOSE)
+    post(nurse, "pass_gate", session)
+    html = page(nurse, session)
+    assert 'data-testid="order-form"' not in html and 'data-testid="draw-form"' in html
+    lot = lg.receive(lg.vial50, containers=1, lot_number="IM-1")
+    from ketaclinic.controlled_substances.models import Balance
+
+    stock = Balance.objects.get(lot=lot, location=lg.safe).pk
+    wrong = post(nurse, "draw", session, {"stock": stock, "dose_mg": "50"}, status=400)
+    assert "The ordered dose is 35" in wrong.content.decode()
+    witness = world.users["prescriber"]
+    post(nurse, "draw", session, {"stock": stock, "dose_mg": "35", "waste_remainder": "on",
+                                  "witness": witness.pk, "witness_password": PASSWORD})  # fmt: skip
+    post(nurse, "start_dosing", session)
+    post(nurse, "observe", session)
+    session.refresh_from_db()
+    assert session.status == S.OBSERVING
