@@ -7,6 +7,8 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+# Test processes (pytest-xdist): one per CPU; `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= auto
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
@@ -29,7 +31,7 @@ chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: install chromium
-	KETACLINIC_TESTING=1 $(BIN)/pytest -p no:cacheprovider \
+	KETACLINIC_TESTING=1 $(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) \
 		--cov=ketaclinic/clinical --cov-branch --cov-report=term:skip-covered --cov-fail-under=95
 
 # Everything but the browser tests, for a quick loop.
