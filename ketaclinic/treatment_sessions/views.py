@@ -45,7 +45,8 @@ from ketaclinic.treatment_sessions import selectors, services
 from ketaclinic.treatment_sessions.choices import GateStatus, SessionStatus
 from ketaclinic.treatment_sessions.models import TreatmentSession, VitalAlert
 from ketaclinic.treatment_sessions.note import note_text
-from ketaclinic.treatment_sessions.rems import rems_missing
+from ketaclinic.treatment_sessions.rems import REQUIRED as REMS_REQUIRED
+from ketaclinic.treatment_sessions.rems import rems_form, rems_missing
 
 S = SessionStatus
 # Statuses in which the discharge criteria are assessed and the observation timer runs.
@@ -842,8 +843,18 @@ def note(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
             "note_text": note_text(session) if signature is None else signature.content,
         }
     )
+    if context["is_esketamine"]:
+        context["rems_rows"] = _rems_rows(session)
+        context["rems_missing"] = rems_missing(session)
     with timezone.override(_zone(session)):
         return render(request, "treatment_sessions/note.html", context)
+
+
+def _rems_rows(session: TreatmentSession) -> list[tuple[str, Any]]:
+    """The REMS Patient Monitoring Form as label/value rows for the note page."""
+    form = rems_form(session)
+    labels = {"form_version": "Form version", **REMS_REQUIRED}
+    return [(labels.get(key, key.replace("_", " ")), value) for key, value in form.items()]
 
 
 INSTRUCTIONS = {

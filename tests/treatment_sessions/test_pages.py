@@ -297,6 +297,8 @@ def test_sign_shows_missing_rems_fields(lg, frozen_now, client_for):
     html = page(prescriber, session)
     assert 'data-testid="sign-blockers"' in html
     assert "the blood pressure at about 40 minutes is missing" in html
+    note = prescriber.get(url("note", session)).content.decode()
+    assert 'data-testid="rems-missing"' in note and "40 minutes" in note
     refused = post(prescriber, "sign", session, {"meaning": "Reviewed"}, status=400)
     assert "40 minutes" in refused.content.decode()
     assert not NoteSignature.objects.exists()
