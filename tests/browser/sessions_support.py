@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from ketaclinic.accounts.choices import Role
 from ketaclinic.controlled_substances import services as cs_services
@@ -67,9 +67,15 @@ def stock(world: Any, *, esketamine: bool, lot_number: str) -> Lot:
     return entry.lot
 
 
+def submit(page: Page, locator: Locator) -> None:
+    """Click and wait for the next page to load completely (styles and scripts included), so
+    the next step cannot abort its sub-resources by navigating away too early."""
+    with page.expect_navigation(wait_until="load"):
+        locator.click()
+
+
 def press(page: Page, testid: str) -> None:
-    page.get_by_test_id(testid).click()
-    page.wait_for_load_state("domcontentloaded")
+    submit(page, page.get_by_test_id(testid))
 
 
 def record_vitals(page: Page, systolic: int, diastolic: int, *, moaas: int | None = None) -> None:
@@ -81,7 +87,7 @@ def record_vitals(page: Page, systolic: int, diastolic: int, *, moaas: int | Non
     form.get_by_label("RR (/min)").fill("14")
     if moaas is not None:
         form.get_by_label("MOAA/S (0-5)").fill(str(moaas))
-    form.get_by_role("button", name="Record vital signs").click()
+    submit(page, form.get_by_role("button", name="Record vital signs"))
     expect(page.get_by_role("status").first).to_contain_text("Vital signs recorded")
 
 
@@ -93,7 +99,7 @@ def assess_discharge(page: Page, escort: str) -> None:
     ):  # fmt: skip
         form.get_by_label(label).check()
     form.get_by_label("Escort's name").fill(escort)
-    form.get_by_role("button", name="Assess discharge criteria").click()
+    submit(page, form.get_by_role("button", name="Assess discharge criteria"))
 
 
 def status(page: Page, text: str) -> None:

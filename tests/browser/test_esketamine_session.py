@@ -21,6 +21,7 @@ from tests.browser.sessions_support import (
     session_clock,  # noqa: F401 (fixture)
     status,
     stock,
+    submit,
     with_address,
 )
 from tests.screening.builders import ready_for_esketamine
@@ -54,7 +55,7 @@ def test_esketamine_session_devices_120_minutes_and_rems_complete_signing(
     form.get_by_label("Fasting as instructed").check()
     form.get_by_label("Ride home arranged").check()
     form.get_by_label("Pregnancy").select_option("not_pregnant")
-    form.get_by_role("button", name="Record pre-dose check").click()
+    submit(page, form.get_by_role("button", name="Record pre-dose check"))
     blockers = page.get_by_test_id("gate-blockers")
     expect(blockers).to_contain_text("Verify the patient's REMS enrolment.")
     expect(blockers).to_contain_text("Mark the prescriber on site (REMS).")
@@ -65,14 +66,14 @@ def test_esketamine_session_devices_120_minutes_and_rems_complete_signing(
     form.get_by_label("Diastolic BP (mmHg)").fill("78")
     form.get_by_label("REMS enrolment verified").check()
     form.get_by_label("Prescriber on site").select_option(label=prescriber.signature_name)
-    form.get_by_role("button", name="Record pre-dose check").click()
+    submit(page, form.get_by_role("button", name="Record pre-dose check"))
     expect(page.get_by_test_id("gate-status")).to_have_text("Proceed")
     press(page, "pass-gate")
 
     draw = page.get_by_test_id("draw-form")
     draw.get_by_label("Stock (location · product · lot)").select_option(index=1)
     expect(draw.get_by_label("Dose drawn (mg)")).to_have_value(re.compile(r"^56(\.0+)?$"))
-    draw.get_by_role("button", name="Record dose drawn and waste").click()
+    submit(page, draw.get_by_role("button", name="Record dose drawn and waste"))
     expect(page.get_by_test_id("drawn")).to_contain_text("SPR-77")
     press(page, "start-dosing")
     press(page, "device-button")
@@ -118,11 +119,11 @@ def test_esketamine_session_devices_120_minutes_and_rems_complete_signing(
     assert rems_missing(session) == []
 
     page.goto("/")
-    page.get_by_role("button", name="Sign out").click()
+    submit(page, page.get_by_role("button", name="Sign out"))
     sign_in(page, prescriber)
     page.goto(f"/sessions/{session.pk}/")
     expect(page.get_by_test_id("sign-blockers")).to_have_count(0)
-    page.get_by_test_id("sign-form").get_by_role("button", name="Sign the note").click()
+    submit(page, page.get_by_test_id("sign-form").get_by_role("button", name="Sign the note"))
     expect(page).to_have_url(re.compile(rf"/sessions/{session.pk}/note/$"))
     signature = NoteSignature.objects.get(session=session)
     expect(page.get_by_test_id("signer")).to_have_text(signature.signer_name)

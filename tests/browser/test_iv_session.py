@@ -25,6 +25,7 @@ from tests.browser.sessions_support import (
     session_clock,  # noqa: F401 (fixture)
     status,
     stock,
+    submit,
     with_address,
 )
 from tests.factories import PASSWORD
@@ -49,8 +50,8 @@ def test_iv_session_from_check_in_to_signed_note(
 
     sign_in(page, nurse)
     page.goto(f"/courses/appointments/{appointment.pk}/")
-    page.get_by_test_id("open-session").click()
-    page.get_by_test_id("start-session").click()
+    press(page, "open-session")
+    press(page, "start-session")
     expect(page).to_have_url(re.compile(r"/sessions/\d+/$"))
     session = TreatmentSession.objects.get(appointment=appointment)
     status(page, "Scheduled")
@@ -67,7 +68,7 @@ def test_iv_session_from_check_in_to_signed_note(
     form.get_by_label("Fasting as instructed").check()
     form.get_by_label("Ride home arranged").check()
     form.get_by_label("Pregnancy").select_option("not_pregnant")
-    form.get_by_role("button", name="Record pre-dose check").click()
+    submit(page, form.get_by_role("button", name="Record pre-dose check"))
     expect(page.get_by_test_id("gate-status")).to_have_text("Proceed")
     press(page, "pass-gate")
     status(page, "Pre-dose gate passed")
@@ -79,7 +80,7 @@ def test_iv_session_from_check_in_to_signed_note(
     expect(page.get_by_test_id("preview-rate")).to_have_text("40")
     order.get_by_label("Infusion time (minutes)").fill("40")
     expect(page.get_by_test_id("preview-rate")).to_have_text("60")
-    order.get_by_role("button", name="Compute and record the order").click()
+    submit(page, order.get_by_role("button", name="Compute and record the order"))
     expect(page.get_by_test_id("order-mg")).to_have_text("40")
     expect(page.get_by_test_id("order-ml")).to_have_text("40")
     expect(page.get_by_test_id("order-rate")).to_have_text("60")
@@ -90,12 +91,12 @@ def test_iv_session_from_check_in_to_signed_note(
     check = page.get_by_test_id("check-form")
     check.get_by_label("Second checker:", exact=True).select_option(label=checker.signature_name)
     check.get_by_label("Second checker password").fill("wrong password")
-    check.get_by_role("button", name="Sign the second check").click()
+    submit(page, check.get_by_role("button", name="Sign the second check"))
     expect(page.get_by_test_id("check-form")).to_contain_text("password is incorrect")
     check = page.get_by_test_id("check-form")
     check.get_by_label("Second checker:", exact=True).select_option(label=checker.signature_name)
     check.get_by_label("Second checker password").fill(PASSWORD)
-    check.get_by_role("button", name="Sign the second check").click()
+    submit(page, check.get_by_role("button", name="Sign the second check"))
     expect(page.get_by_test_id("second-check")).to_contain_text(checker.signature_name)
 
     draw = page.get_by_test_id("draw-form")
@@ -104,7 +105,7 @@ def test_iv_session_from_check_in_to_signed_note(
     expect(draw.get_by_label("Waste the rest of the opened vial(s)")).to_be_checked()
     draw.get_by_label("Witness:", exact=True).select_option(label=checker.signature_name)
     draw.get_by_label("Witness password").fill(PASSWORD)
-    draw.get_by_role("button", name="Record dose drawn and waste").click()
+    submit(page, draw.get_by_role("button", name="Record dose drawn and waste"))
     expect(page.get_by_test_id("drawn")).to_contain_text("KET-10")
     waste = LedgerEntry.objects.get(kind="waste", lot=lot)
     assert waste.quantity_mg == -160 and waste.witness_id == checker.pk
@@ -116,7 +117,7 @@ def test_iv_session_from_check_in_to_signed_note(
     expect(page.get_by_test_id("vitals-due")).to_be_visible()
     cadss = page.get_by_test_id("cadss-form")
     cadss.get_by_label("CADSS total").fill("12")
-    cadss.get_by_role("button", name="Record CADSS").click()
+    submit(page, cadss.get_by_role("button", name="Record CADSS"))
     expect(page.get_by_test_id("cadss")).to_contain_text("12")
 
     session_clock.shift(timedelta(minutes=41))
@@ -132,18 +133,18 @@ def test_iv_session_from_check_in_to_signed_note(
     press(page, "ready")
     press(page, "discharge-button")
     status(page, "Discharged")
-    page.get_by_role("button", name="Discharge instructions").click()
+    submit(page, page.get_by_role("button", name="Discharge instructions"))
     expect(page.get_by_test_id("instructions")).to_contain_text("Do not drive")
     expect(page.get_by_test_id("crisis-line")).to_have_text("988")
     screenshot(page, "session-iv-instructions")
 
     page.goto("/")
-    page.get_by_role("button", name="Sign out").click()
+    submit(page, page.get_by_role("button", name="Sign out"))
     sign_in(page, prescriber)
     page.goto(f"/sessions/{session.pk}/")
     sign = page.get_by_test_id("sign-form")
     expect(sign.get_by_label("Meaning of your signature")).to_have_value("Reviewed and approved")
-    sign.get_by_role("button", name="Sign the note").click()
+    submit(page, sign.get_by_role("button", name="Sign the note"))
     expect(page).to_have_url(re.compile(rf"/sessions/{session.pk}/note/$"))
     signature = NoteSignature.objects.get(session=session)
     box = page.get_by_test_id("signature")
