@@ -75,7 +75,7 @@ def _fill_chairs(clinic: Any) -> None:
 
 
 def prepare(ctx: Any) -> None:
-    from django.urls import NoReverseMatch, reverse
+    from django.urls import reverse
 
     from ketaclinic.accounts.models import Clinic
     from ketaclinic.treatment_sessions.models import TreatmentSession
@@ -91,7 +91,11 @@ def prepare(ctx: Any) -> None:
     if signed is None:
         raise SystemExit("bench: the demo seed made no signed esketamine session")
     ctx.extra["rems_print_path"] = f"/sessions/{signed}/rems/print/"
-    try:  # the single-session workspace, once it is on main
-        ctx.extra["session_path"] = reverse("treatment_sessions:session_detail", args=[signed])
-    except NoReverseMatch:
-        ctx.extra["session_path"] = ctx.extra["rems_print_path"]
+    # The workspace (flowsheet) of a patient in a chair now, mid-observation, else the signed one.
+    observing = (
+        TreatmentSession.objects.filter(clinic=clinic, status="observing", chair__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    ctx.extra["session_path"] = reverse("treatment_sessions:workspace", args=[observing or signed])

@@ -42,8 +42,9 @@ from tests.controlled_substances import matrix_support as cs_matrix
 from tests.measures import matrix_support as measures_matrix
 from tests.routes import api_operation_routes, api_operations, url_routes
 from tests.screening import matrix_support as treatment_matrix
-from tests.treatment_sessions import matrix_board_support as board_matrix
 from tests.treatment_sessions import matrix_api_support as sessions_api_matrix
+from tests.treatment_sessions import matrix_board_support as board_matrix
+from tests.treatment_sessions import matrix_support as session_pages_matrix
 
 # --- Outcomes -------------------------------------------------------------------------------
 
@@ -367,6 +368,33 @@ _ITEM_MODELS5 = {
 }
 _SCREENING_API = "ketaclinic_screening_api_"
 _COURSES_API = "ketaclinic_courses_api_"
+
+# Treatment session pages (issue 6): staff read the workspace, the note and the instructions;
+# clinicians record; prescribers answer a review/hold and sign. Actions refused by the session's
+# state or a gate answer 400 and write nothing. Objects: tests/treatment_sessions/matrix_support.py.
+_TS = "treatment_sessions:"
+_TS_OBJ = "treatment_sessions.treatmentsession"
+
+
+def _ts_to(anchor: str = "") -> Out:
+    return Out(302, "/sessions/{session_id}/" + anchor)
+
+
+def _ts_refused(target: str, see: frozenset[str] = _CLIN5) -> dict[str, Rule]:
+    """A write that an empty body (or the session's state) refuses: 400, nothing written."""
+    return {
+        "GET": Rule(_POST_ONLY5, target=target),
+        "POST": Rule(_t5(FORM_ERRORS, see=see), target=target),
+    }
+
+
+def _ts_write(target: str, ok: Out, audit_object: str, effect: str, body: str | None = None,
+              see: frozenset[str] = _CLIN5, audit: str = "update") -> dict[str, Rule]:  # fmt: skip
+    return {
+        "GET": Rule(_POST_ONLY5, target=target),
+        "POST": _write5(ok, see, audit, audit_object, effect, target, body),
+    }
+
 
 MATRIX: dict[str, dict[str, Rule]] = {
     # Treatment session API (issue 6): staff read sessions of their clinics; nurses and
@@ -1217,6 +1245,49 @@ MATRIX: dict[str, dict[str, Rule]] = {
                       "course", "goal_json", act=_PRESC5),
     },
     _COURSES_API + "get_estimate": {"GET": _api5(OK, _STAFF5, "export", target="course")},
+    # Treatment session pages (issue 6)
+    **{
+        _TS + "workspace": {"GET": _page5(_STAFF5, target="tsp_dosing", audit_object=_TS_OBJ)},
+        _TS + "note": {"GET": _page5(_STAFF5, target="tsp_signed", audit_object=_TS_OBJ)},
+        _TS + "instructions": {
+            "GET": Rule(_t5(OK, see=_STAFF5), audit="print", target="tsp_observing",
+                        audit_object=_TS_OBJ),
+        },
+        _TS + "for_appointment": {
+            "GET": _page5(_CLIN5, target="appointment", audit_object="courses.appointment"),
+            "POST": _write5(Out(302, "/sessions/<new>/"), _CLIN5, "create", _TS_OBJ,
+                            "tsp_session_created", "appointment"),
+        },
+        _TS + "check_in": _ts_write("tsp_scheduled", _ts_to("#gate"), _TS_OBJ, "tsp_checked_in"),
+        _TS + "pre_dose": _ts_write("tsp_checked_in", _ts_to("#gate"),
+                                    "treatment_sessions.predosecheck", "tsp_pre_dose_recorded",
+                                    "tsp_pre_dose_form", audit="create"),
+        _TS + "acknowledge_gate": _ts_refused("tsp_checked_in", see=_PRESC5),
+        _TS + "pass_gate": _ts_refused("tsp_checked_in"),
+        _TS + "order": _ts_refused("tsp_gate_passed"),
+        _TS + "order_preview": {"GET": Rule(_t5(OK, see=_CLIN5), target="tsp_gate_passed")},
+        _TS + "second_check": _ts_refused("tsp_gate_passed"),
+        _TS + "draw": _ts_refused("tsp_gate_passed"),
+        _TS + "start_dosing": _ts_refused("tsp_gate_passed"),
+        _TS + "device": _ts_refused("tsp_dosing"),
+        _TS + "observe": _ts_refused("tsp_dosing"),
+        _TS + "vitals": _ts_write("tsp_dosing", _ts_to("#monitoring"),
+                                  "treatment_sessions.vitalsign", "tsp_vitals_recorded",
+                                  "tsp_vitals_form", audit="create"),
+        _TS + "acknowledge_alert": _ts_refused("tsp_alert"),
+        _TS + "cadss": _ts_refused("tsp_dosing"),
+        _TS + "intervention": _ts_refused("tsp_dosing"),
+        _TS + "adverse_event": _ts_refused("tsp_dosing"),
+        _TS + "assess_discharge": _ts_refused("tsp_observing"),
+        _TS + "ready": _ts_refused("tsp_observing"),
+        _TS + "discharge": _ts_refused("tsp_observing"),
+        _TS + "sign": _ts_write("tsp_discharged", Out(302, "/sessions/{session_id}/note/"), _TS_OBJ,
+                                "tsp_signed", "tsp_sign_form", see=_PRESC5),
+        _TS + "amend": _ts_refused("tsp_signed"),
+        _TS + "cancel": _ts_write("tsp_scheduled", _ts_to(), _TS_OBJ, "tsp_cancelled",
+                                  "tsp_reason_form"),
+        _TS + "stop_early": _ts_refused("tsp_checked_in"),
+    },
 }  # fmt: skip
 
 # Patient-data routes: a success must leave a row naming the patient and its clinic.
@@ -1381,6 +1452,8 @@ def prepare(case: Case, world: World, client_for: Callable[..., Client]) -> Ctx:
         board_matrix.fill(rule.target, case.scope, persona, world, ctx)
     elif rule.target in sessions_api_matrix.TARGETS:
         sessions_api_matrix.fill(rule.target, case.scope, persona, world, ctx)
+    elif rule.target in session_pages_matrix.TARGETS:
+        session_pages_matrix.fill(rule.target, case.scope, persona, world, ctx)
     return ctx
 
 
@@ -1429,6 +1502,7 @@ BODIES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     **treatment_matrix.bodies(),
     **board_matrix.bodies(),
     **sessions_api_matrix.bodies(),
+    **session_pages_matrix.bodies(),
 }
 
 
@@ -1471,6 +1545,7 @@ def state() -> dict[str, Any]:
         treatment_matrix.KEY: treatment_matrix.state(),
         board_matrix.KEY: board_matrix.state(),
         sessions_api_matrix.KEY: sessions_api_matrix.state(),
+        session_pages_matrix.KEY: session_pages_matrix.state(),
     }
 
 
@@ -1519,6 +1594,7 @@ EFFECTS = {
     **treatment_matrix.effects(),
     **board_matrix.effects(),
     **sessions_api_matrix.effects(),
+    **session_pages_matrix.effects(),
 }
 
 

@@ -18,4 +18,5 @@ def courses_panel(user: Any, patient: Patient) -> Mapping[str, Any] | None:
         "tz": patient.clinic.timezone,
         "courses": selectors.patient_courses(patient),
         "can_plan": access.has_permission(user, "course.manage", patient.clinic_id),
+        "can_record_sessions": access.has_permission(user, "session.record", patient.clinic_id),
     }
