@@ -41,6 +41,7 @@ from ketaclinic.controlled_substances.ledger import missing_record_elements
 from ketaclinic.controlled_substances.models import StorageLocation
 from ketaclinic.controlled_substances.quantities import fmt_mg, remainder_mg
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.patients.models import Patient
 
@@ -1271,11 +1272,19 @@ def location_new(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
 # --- the patient chart's panel --------------------------------------------------------------
 
 
+# On every chart: compiled to SQL once (core.compiled_query).
+_CHART_ENTRIES = CompiledModelQuery(
+    lambda patient_id, clinic_id: selectors.patient_entries(patient_id, clinic_id)[:20],
+    patient_id=PLACEHOLDER_ID,
+    clinic_id=PLACEHOLDER_ID - 1,
+)
+
+
 def chart_panel(user: Any, patient: Patient) -> dict[str, Any] | None:
     """The patient's doses and waste on their chart, for those who may see the ledger."""
     if not access.has_permission(user, "cs.view", patient.clinic_id):
         return None
-    rows = list(selectors.patient_entries(patient.pk, patient.clinic_id)[:20])
+    rows = _CHART_ENTRIES.objects(patient_id=patient.pk, clinic_id=patient.clinic_id)
     return {
         "rows": rows,
         "clinic_id": patient.clinic_id,
