@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import Count as DbCount
 from django.http import Http404
 
 from ketaclinic.accounts import access
@@ -440,10 +441,15 @@ def alert_inbox(user: Any, query: AlertFilter) -> QuerySet[SafetyAlert]:
 
 def alert_counts(user: Any) -> dict[str, int]:
     """Open alerts of the user's clinics by priority (for the inbox header)."""
-    rows = SafetyAlert.objects.filter(
-        clinic_id__in=access.clinic_ids_for(user, "measures.view"), acknowledged_at__isnull=True
-    ).values_list("priority", flat=True)
-    counts = Counter(rows)
+    rows = (
+        SafetyAlert.objects.filter(
+            clinic_id__in=access.clinic_ids_for(user, "measures.view"), acknowledged_at__isnull=True
+        )
+        .order_by()  # no sort of every waiting alert just to count them
+        .values_list("priority")
+        .annotate(n=DbCount("pk"))
+    )
+    counts = dict(rows)
     return {
         "immediate": counts.get(AlertPriority.IMMEDIATE, 0),
         "same_day": counts.get(AlertPriority.SAME_DAY, 0),
