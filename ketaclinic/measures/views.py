@@ -67,7 +67,9 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
             clinic_id=form.cleaned_data["clinic"],
         )
     counts = selectors.alert_counts(request.user)
-    paginator = Paginator(selectors.alert_inbox(request.user, query), PAGE_SIZE)
+    paginator = Paginator(
+        selectors.alert_inbox(request.user, query).only(*_INBOX_COLUMNS), PAGE_SIZE
+    )
     if query.status == "open" and not query.mine and not query.clinic_id:
         # The waiting alerts are exactly those the header counts: no second COUNT query.
         paginator.count = counts["immediate"] + counts["same_day"]  # type: ignore[misc]
@@ -139,6 +141,22 @@ def _inbox_rows(page: Any, now: datetime) -> SafeString:
     return mark_safe("\n".join(lines))  # noqa: S308
 
 
+# What the rows show (the patient, clinic and users have many more columns).
+_USER_COLUMNS = ("display_name", "first_name", "last_name", "username")
+_INBOX_COLUMNS = (
+    "priority",
+    "escalation_count",
+    "summary",
+    "created_at",
+    "acknowledged_at",
+    "action",
+    "patient__last_name",
+    "patient__first_name",
+    "patient__mrn",
+    "clinic__name",
+    *(f"assigned_to__{name}" for name in _USER_COLUMNS),
+    *(f"acknowledged_by__{name}" for name in _USER_COLUMNS),
+)
 _ID_MARK = 918273645
 _ID_MARK_TEXT = str(_ID_MARK)
 
