@@ -14,6 +14,11 @@ from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.accounts import access
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_DATETIME,
+    PLACEHOLDER_ID,
+    CompiledModelQuery,
+)
 from ketaclinic.measures import charts, selectors
 from ketaclinic.measures.choices import Respondent
 from ketaclinic.measures.selectors import PatientOutcomes
@@ -108,6 +113,18 @@ def mood_chart(checkins: list[Any], tz: Any, today: date) -> charts.LineChart | 
     )
 
 
+# The panel's lists, compiled to SQL once (core.compiled_query).
+_CHECKINS = CompiledModelQuery(
+    lambda patient_id, since: selectors.checkins(patient_id, since=since),
+    patient_id=PLACEHOLDER_ID,
+    since=PLACEHOLDER_DATETIME,
+)
+_OPEN_ITEMS = CompiledModelQuery(selectors.open_assignments, patient_id=PLACEHOLDER_ID)
+_JOURNAL = CompiledModelQuery(
+    lambda patient_id: selectors.shared_journal(patient_id)[:5], patient_id=PLACEHOLDER_ID
+)
+
+
 def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
     if not access.has_permission(user, "measures.view", patient.clinic_id):
         return None
@@ -116,8 +133,10 @@ def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
     present = selectors.presence(patient.pk, checkins_since=since)
     outcomes = selectors.patient_outcomes(patient, present=present)
     today = now.astimezone(outcomes.tz).date()
-    recent_checkins = list(selectors.checkins(patient.pk, since=since)) if present.checkins else []
-    open_items = list(selectors.open_assignments(patient.pk)) if present.assignments else []
+    recent_checkins = (
+        _CHECKINS.objects(patient_id=patient.pk, since=since) if present.checkins else []
+    )
+    open_items = _OPEN_ITEMS.objects(patient_id=patient.pk) if present.assignments else []
     boosters = (
         list(selectors.booster_recommendations(user).filter(patient_id=patient.pk)[:3])
         if present.boosters
@@ -137,7 +156,7 @@ def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
         "clinician_assignments": [a for a in open_items if a.respondent == Respondent.CLINICIAN],
         "checkins": recent_checkins[:5],
         "mood_chart": mood_chart(recent_checkins, outcomes.tz, today),
-        "journal": list(selectors.shared_journal(patient.pk)[:5]) if present.journal else [],
+        "journal": _JOURNAL.objects(patient_id=patient.pk) if present.journal else [],
         "can_manage": access.has_permission(user, "measures.manage", patient.clinic_id),
         "can_acknowledge": access.has_permission(user, "alerts.acknowledge", patient.clinic_id),
         "can_resolve_booster": access.has_permission(user, "booster.resolve", patient.clinic_id),

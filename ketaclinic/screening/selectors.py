@@ -18,7 +18,11 @@ from django.db.models import QuerySet
 from ketaclinic.accounts import access
 from ketaclinic.clinical import INSTRUMENTS, TREATMENTS
 from ketaclinic.clinical.eligibility import CONTRAINDICATION_FACTS
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledValuesQuery
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_ID,
+    CompiledModelQuery,
+    CompiledValuesQuery,
+)
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening import services
 from ketaclinic.screening.choices import OPEN_INTAKE_STATUSES, ConsentKind, IntakeStatus
@@ -534,6 +538,23 @@ _SUMMARY_RELATED = (
 )
 # A dozen subqueries and two joins: compiled to SQL once, not on every chart (core.compiled_query).
 _SUMMARY = CompiledValuesQuery(_summary_query, patient_id=PLACEHOLDER_ID)
+# The clinician's part of the summary, also on every chart.
+_DECISIONS = CompiledModelQuery(
+    lambda patient_id: EligibilityDecision.objects.filter(patient_id=patient_id).order_by(
+        "-decided_at", "-id"
+    ),
+    patient_id=PLACEHOLDER_ID,
+)
+_OVERRIDES = CompiledModelQuery(
+    lambda patient_id: EligibilityOverride.objects.filter(patient_id=patient_id),
+    patient_id=PLACEHOLDER_ID,
+)
+_BASELINES = CompiledModelQuery(
+    lambda patient_id: BaselineMeasure.objects.filter(patient_id=patient_id).order_by(
+        "-administered_on", "-id"
+    ),
+    patient_id=PLACEHOLDER_ID,
+)
 
 
 def _related_from(row: dict[str, Any], prefix: str, model: Any) -> Any:
@@ -577,13 +598,11 @@ def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
     if not clinical:
         return summary
     newest: dict[str, EligibilityDecision] = {}
-    for decision in EligibilityDecision.objects.filter(patient_id=patient.pk).order_by(
-        "-decided_at", "-id"
-    ):
+    for decision in _DECISIONS.objects(patient_id=patient.pk):
         newest.setdefault(decision.treatment, decision)
     overrides: list[EligibilityOverride] = []
     if any(d.status == "needs_review" for d in newest.values()):
-        overrides = list(EligibilityOverride.objects.filter(patient_id=patient.pk))
+        overrides = _OVERRIDES.objects(patient_id=patient.pk)
     summary.eligibility = [
         EligibilityView(
             treatment=t,
@@ -594,9 +613,7 @@ def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
         for t, d in sorted(newest.items())
     ]
     seen: dict[str, BaselineMeasure] = {}
-    for measure in BaselineMeasure.objects.filter(patient_id=patient.pk).order_by(
-        "-administered_on", "-id"
-    ):
+    for measure in _BASELINES.objects(patient_id=patient.pk):
         seen.setdefault(measure.instrument, measure)
     order = list(INSTRUMENTS)
     summary.latest_measures = sorted(seen.values(), key=lambda m: order.index(m.instrument))
