@@ -26,7 +26,10 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
-from django.db.models.query import ValuesIterable, get_related_populators
+from django.db.models.query import (  # type: ignore[attr-defined]
+    ValuesIterable,
+    get_related_populators,
+)
 
 # Placeholder values that no real query uses: each must appear in the compiled parameters only
 # where the caller's value goes.
@@ -70,7 +73,7 @@ class _CompiledQuery:
                 f"{type(self).__name__} needs a {'.values()' if self.values_query else 'model'} "
                 "queryset"
             )
-        if queryset._prefetch_related_lookups or queryset._known_related_objects:
+        if queryset._prefetch_related_lookups or queryset._known_related_objects:  # type: ignore[attr-defined]
             raise ImproperlyConfigured("prefetch_related() is not supported")
         query = queryset.query
         names = (

@@ -252,7 +252,7 @@ class Presence:
     madrs_remission_max: int | None = None
 
 
-def _presence_query(patient_id: int, checkins_since: datetime) -> QuerySet[Patient]:
+def _presence_query(patient_id: int, checkins_since: datetime) -> QuerySet[Any, dict[str, Any]]:
     def has(model: Any, **filters: Any) -> Exists:
         return Exists(model.objects.filter(patient_id=OuterRef("pk"), **filters))
 
