@@ -40,7 +40,7 @@ class PageResult:
         return percentile(self.samples_ms, 95)
 
 
-def build_context(username: str, seed: int) -> BenchContext:
+def build_context(username: str, seed: int, page_words: list[str] | None = None) -> BenchContext:
     import random
 
     from ketaclinic.accounts import access, services
@@ -63,6 +63,8 @@ def build_context(username: str, seed: int) -> BenchContext:
         search_words=search_words_from(names, 500, seed),
         token=raw,
     )
+    if page_words:
+        ctx.extra["page_words"] = page_words
     for hook in CONTEXT_HOOKS:
         hook(ctx)
     return ctx

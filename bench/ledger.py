@@ -248,6 +248,11 @@ def prepare(ctx: Any) -> None:
         clinics=list(Clinic.objects.filter(organisation=clinic.organisation)), seed=2026
     )
     generated, seconds = _history(clinic, HISTORY_ENTRIES)
+    words = ctx.extra.get("page_words")
+    if words:  # a partial run (bench.run --pages): the admin pages asked for, nothing else
+        ctx.extra["ledger"] = None
+        _measure_admin_pages(ctx, clinic, words)
+        return
     append_rate = _append_throughput(clinic)
     started = time.perf_counter()
     verdict = verify_ledger()
@@ -273,7 +278,7 @@ def prepare(ctx: Any) -> None:
     _measure_admin_pages(ctx, clinic)
 
 
-def _measure_admin_pages(ctx: Any, clinic: Any) -> None:
+def _measure_admin_pages(ctx: Any, clinic: Any, words: list[str] | None = None) -> None:
     from bench.inprocess import measure
     from bench.pages import FLOOR, BenchContext, PageSpec
     from ketaclinic.accounts.models import User
@@ -300,6 +305,10 @@ def _measure_admin_pages(ctx: Any, clinic: Any) -> None:
         ),
         PageSpec("CS balances (admin)", lambda x, i: f"/controlled-substances/{c}/"),
     ]
+    if words:
+        pages = [p for p in pages if p.is_floor or any(w in p.name.lower() for w in words)]
+        if len(pages) == 1:
+            return
     results = measure(admin, pages, requests=200, warmup=20, rounds=5)
     floor = results[0]
     print(f"  pages as {ADMIN_USERNAME} (cs.report; bench.run signs in as a nurse):")

@@ -12,8 +12,10 @@
 
 Options: --requests N (per page, default 300), --reseed (drop and seed again, to time the seed),
 --no-http (skip gunicorn), --no-pages (skip step 2), --sqlite (SQLite even when PostgreSQL
-answers), --show-sql (print each page's SQL). The machine's load average is recorded: other
-work on the machine skews latency.
+answers), --show-sql (print each page's SQL), --pages WORD[,WORD…] (only the pages whose name
+contains one of the words, plus the floor; for quick comparisons while working on a page: it also
+skips the ledger's append and verify timings, allows fewer than 200 requests and does not write
+results.json). The machine's load average is recorded: other work on the machine skews latency.
 """
 
 from __future__ import annotations
@@ -131,11 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pages", action="store_true", help="skip the in-process page latency")
     parser.add_argument("--sqlite", action="store_true", help="SQLite even when PostgreSQL answers")
     parser.add_argument("--show-sql", action="store_true")
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="comma-separated words: only the pages whose name contains one (and the floor)",
+    )
     args = parser.parse_args(argv)
+    page_words = [w.strip().lower() for w in args.pages.split(",") if w.strip()]
     # A SIGTERM unwinds like Ctrl-C, so the `finally` that stops gunicorn always runs.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    if args.requests < 200:
-        parser.error("--requests must be at least 200")
+    if args.requests < 200 and not page_words:
+        parser.error("--requests must be at least 200 (fewer only with --pages)")
     started = time.perf_counter()
     load_before = _load()
 
@@ -191,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench import inprocess
     from bench.pages import BENCH_USERNAME, PAGES
 
-    ctx = inprocess.build_context(BENCH_USERNAME, database.SEED)
+    pages = PAGES
+    if page_words:
+        pages = [p for p in PAGES if p.is_floor or any(w in p.name.lower() for w in page_words)]
+    ctx = inprocess.build_context(BENCH_USERNAME, database.SEED, page_words=page_words)
     rows: list[dict[str, Any]] = []
     floor = None
     if not args.no_pages:
@@ -203,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         results = inprocess.measure(
-            ctx, PAGES, requests=args.requests, warmup=args.warmup, rounds=args.rounds
+            ctx, pages, requests=args.requests, warmup=args.warmup, rounds=args.rounds
         )
         floor = next(r for r in results if r.spec.is_floor)
         rows = []
@@ -275,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         "vitals_api": vitals,
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
+    if page_words:
+        print(f"\nA partial run (--pages {args.pages}): bench/results.json left as it was.")
+        return 0
     tmp = RESULTS.with_name(RESULTS.name + ".tmp")
     tmp.write_text(json.dumps(output, indent=2) + "\n")
     tmp.replace(RESULTS)

@@ -28,6 +28,7 @@ from ketaclinic.controlled_substances.models import (
 )
 from ketaclinic.controlled_substances.quantities import MAX_ENTRY_MG, q3
 from ketaclinic.controlled_substances.signatures import WitnessAttestation
+from ketaclinic.core import python_widgets
 from ketaclinic.patients.models import Patient
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -488,15 +489,28 @@ class LocationCreateForm(forms.Form):
     kind = forms.ChoiceField(choices=LocationKind.choices)
 
 
+# The filter forms head the ledger and every report page: widgets that write their HTML in
+# Python (the same markup as Django's widget templates, a fraction of the cost).
+_FILTER_DATE = python_widgets.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 class _FilterForm(forms.Form):
-    date_from = forms.DateField(required=False, widget=DATE, label="From")
-    date_to = forms.DateField(required=False, widget=DATE, label="To")
+    date_from = forms.DateField(required=False, widget=_FILTER_DATE, label="From")
+    date_to = forms.DateField(required=False, widget=_FILTER_DATE, label="To")
     # Plain choices (one small query each), not ModelChoiceFields: those read their options
     # through a server-side cursor, three round trips for a handful of rows on PostgreSQL.
-    location = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    product = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    lot_number = forms.CharField(required=False, max_length=40, label="Lot number")
-    patient_mrn = forms.CharField(required=False, max_length=20, label="Patient MRN")
+    location = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, widget=python_widgets.Select
+    )
+    product = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, widget=python_widgets.Select
+    )
+    lot_number = forms.CharField(
+        required=False, max_length=40, label="Lot number", widget=python_widgets.TextInput
+    )
+    patient_mrn = forms.CharField(
+        required=False, max_length=20, label="Patient MRN", widget=python_widgets.TextInput
+    )
 
     def __init__(self, *args: Any, clinic: Clinic, with_patient: bool = True, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -537,7 +551,9 @@ class _FilterForm(forms.Form):
 
 
 class LedgerFilterForm(_FilterForm):
-    kind = forms.ChoiceField(choices=[("", "All"), *EntryKind.choices], required=False)
+    kind = forms.ChoiceField(
+        choices=[("", "All"), *EntryKind.choices], required=False, widget=python_widgets.Select
+    )
 
 
 class ReportFilterForm(_FilterForm):

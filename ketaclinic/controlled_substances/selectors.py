@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Count as RowCount
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Subquery, Sum
 
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit.chain import ChainEntry, verify_chain
@@ -236,6 +236,23 @@ def reversal_of(entry: LedgerEntry) -> LedgerEntry | None:
 def patient_entries(patient_id: int, clinic_id: int) -> QuerySet[LedgerEntry]:
     return (
         LedgerEntry.objects.filter(patient_id=patient_id, clinic_id=clinic_id)
+        .select_related("lot__product", "location")
+        .order_by("-occurred_at", "-seq")
+    )
+
+
+def patient_recent_entries(patient_id: int, clinic_id: int, limit: int) -> QuerySet[LedgerEntry]:
+    """The patient's latest `limit` entries, newest first. The ids come from a subquery on the
+    (patient, occurred_at) index: joined to lot and product directly, PostgreSQL chose a merge
+    join that scanned the clinic's whole ledger through the lot index (36 ms, not 1 ms, at
+    50,000 entries)."""
+    latest = (
+        LedgerEntry.objects.filter(patient_id=patient_id, clinic_id=clinic_id)
+        .order_by("-occurred_at", "-seq")
+        .values("pk")[:limit]
+    )
+    return (
+        LedgerEntry.objects.filter(pk__in=Subquery(latest))
         .select_related("lot__product", "location")
         .order_by("-occurred_at", "-seq")
     )

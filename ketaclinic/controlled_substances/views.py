@@ -41,6 +41,7 @@ from ketaclinic.controlled_substances.ledger import missing_record_elements
 from ketaclinic.controlled_substances.models import StorageLocation
 from ketaclinic.controlled_substances.quantities import fmt_mg, remainder_mg
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.patients.models import Patient
 
@@ -218,7 +219,8 @@ def ledger(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
     form = forms.LedgerFilterForm(request.GET or None, clinic=clinic)
     valid = not form.is_bound or form.is_valid()
     f = form.entry_filter() if valid else selectors.EntryFilter()
-    page = Paginator(selectors.entries(clinic, f), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = selectors.entries(clinic, f).only(*LEDGER_PAGE_COLUMNS)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     record_event(
         action=Action.LIST,
         user=request.user,
@@ -246,6 +248,26 @@ def ledger(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
         status=200 if valid else 400,
         section="ledger",
     )
+
+
+# What reports.ledger_rows shows: the entries (hash, addresses, signatures) and the product
+# (units, strengths) have many more columns than the page needs.
+LEDGER_PAGE_COLUMNS = (
+    "seq",
+    "kind",
+    "occurred_at",
+    "quantity_mg",
+    "balance_after_mg",
+    "actor_name",
+    "witness_name",
+    "second_witness_name",
+    "patient_name",
+    "reverses",
+    "related_entry",
+    "location__name",
+    "lot__lot_number",
+    "lot__product__name",
+)
 
 
 class _Echo:
@@ -1271,11 +1293,19 @@ def location_new(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
 # --- the patient chart's panel --------------------------------------------------------------
 
 
+# On every chart: compiled to SQL once (core.compiled_query).
+_CHART_ENTRIES = CompiledModelQuery(
+    lambda patient_id, clinic_id: selectors.patient_recent_entries(patient_id, clinic_id, 20),
+    patient_id=PLACEHOLDER_ID,
+    clinic_id=PLACEHOLDER_ID - 1,
+)
+
+
 def chart_panel(user: Any, patient: Patient) -> dict[str, Any] | None:
     """The patient's doses and waste on their chart, for those who may see the ledger."""
     if not access.has_permission(user, "cs.view", patient.clinic_id):
         return None
-    rows = list(selectors.patient_entries(patient.pk, patient.clinic_id)[:20])
+    rows = _CHART_ENTRIES.objects(patient_id=patient.pk, clinic_id=patient.clinic_id)
     return {
         "rows": rows,
         "clinic_id": patient.clinic_id,

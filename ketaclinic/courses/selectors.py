@@ -18,6 +18,7 @@ from ketaclinic.accounts import access
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.clinical import PROTOCOLS, TREATMENTS
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.courses import gates, scheduling
 from ketaclinic.courses.choices import (
     BOOKED_STATUSES,
@@ -296,18 +297,30 @@ class CourseSummary:
     protocol_title: str
 
 
-def patient_courses(patient: Patient, *, upcoming: int = 3) -> list[CourseSummary]:
-    """The patient's courses with their next appointments (two queries)."""
-    courses = list(
-        TreatmentCourse.objects.filter(patient_id=patient.pk).order_by("-start_date", "-id")
-    )
-    by_course: dict[int, list[Appointment]] = defaultdict(list)
-    for appointment in (
-        Appointment.objects.filter(patient_id=patient.pk)
+# Both on every patient chart: compiled to SQL once (core.compiled_query).
+_PATIENT_COURSES = CompiledModelQuery(
+    lambda patient_id: TreatmentCourse.objects.filter(patient_id=patient_id).order_by(
+        "-start_date", "-id"
+    ),
+    patient_id=PLACEHOLDER_ID,
+)
+_PATIENT_APPOINTMENTS = CompiledModelQuery(
+    lambda patient_id: (
+        Appointment.objects.filter(patient_id=patient_id)
         .select_related("chair")
         .order_by("starts_at", "id")
-    ):
-        by_course[appointment.course_id].append(appointment)
+    ),
+    patient_id=PLACEHOLDER_ID,
+)
+
+
+def patient_courses(patient: Patient, *, upcoming: int = 3) -> list[CourseSummary]:
+    """The patient's courses with their next appointments (two queries)."""
+    courses = _PATIENT_COURSES.objects(patient_id=patient.pk)
+    by_course: dict[int, list[Appointment]] = defaultdict(list)
+    if courses:  # most patients of a clinic have none: no appointment query then
+        for appointment in _PATIENT_APPOINTMENTS.objects(patient_id=patient.pk):
+            by_course[appointment.course_id].append(appointment)
     now: datetime = clock.now()
     summaries = []
     for course in courses:

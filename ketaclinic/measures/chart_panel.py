@@ -4,15 +4,25 @@ label, alerts, open questionnaires, check-ins and shared journal entries."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from html import escape
 from typing import Any
+
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.accounts import access
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_DATETIME,
+    PLACEHOLDER_ID,
+    CompiledModelQuery,
+)
 from ketaclinic.measures import charts, selectors
 from ketaclinic.measures.choices import Respondent
 from ketaclinic.measures.selectors import PatientOutcomes
+from ketaclinic.measures.trajectories import ScorePoint
 from ketaclinic.patients import chart
 from ketaclinic.patients.models import Patient
 
@@ -21,10 +31,41 @@ MOOD_DAYS = 30
 NOT_CHARTED = frozenset({"cssrs_screener"})
 
 
+TABLE_ROWS = 8
+_ID_MARK = "918273645"
+
+
+def table_rows(points: Sequence[ScorePoint], response_url: str | None) -> SafeString:
+    """The rows of a trajectory's table (newest first) as HTML, each date linking to the
+    response when `response_url` (a response_detail URL with the id _ID_MARK) is given.
+
+    Built here, not in the template: a chart shows a table per instrument, and a `{% url %}`
+    and date filter per cell cost more than the rest of the table."""
+    lines = []
+    for p in points:
+        day = f"{p.day:%Y-%m-%d}"
+        if response_url is not None:
+            href = response_url.replace(_ID_MARK, str(p.response_id))
+            day = f'<a href="{href}">{day}</a>'
+        flag = '<span class="kc-danger">safety item positive</span>' if p.suicidal_ideation else "—"
+        lines.append(
+            f"<tr><td>{day}</td><td>{p.total}</td><td>{escape(p.severity or '—')}</td>"
+            f"<td>{flag}</td></tr>"
+        )
+    # Safe: dates, numbers and ids are formatted here, the severity label is escaped.
+    return mark_safe("".join(lines))  # noqa: S308
+
+
 def trajectory_views(
-    outcomes: PatientOutcomes, today: date, *, compact: bool = False
+    outcomes: PatientOutcomes, today: date, *, compact: bool = False, link_responses: bool = False
 ) -> list[dict[str, Any]]:
-    """One entry per instrument: the trajectory, its chart and the rows of its table."""
+    """One entry per instrument: the trajectory, its chart and the rows of its table (dates
+    linking to each response when `link_responses`, for staff)."""
+    response_url = (
+        reverse("measures:response_detail", args=[outcomes.patient.pk, int(_ID_MARK)])
+        if link_responses
+        else None
+    )
     width, height = (
         (charts.COMPACT_WIDTH, charts.COMPACT_HEIGHT) if compact else (charts.WIDTH, charts.HEIGHT)
     )
@@ -43,7 +84,8 @@ def trajectory_views(
                     width=width,
                     height=height,
                 ),
-                "recent": list(reversed(item.points[-8:])),
+                "recent": (recent := list(reversed(item.points[-TABLE_ROWS:]))),
+                "table_rows": table_rows(recent, response_url),
             }
         )
     return views
@@ -71,6 +113,18 @@ def mood_chart(checkins: list[Any], tz: Any, today: date) -> charts.LineChart | 
     )
 
 
+# The panel's lists, compiled to SQL once (core.compiled_query).
+_CHECKINS = CompiledModelQuery(
+    lambda patient_id, since: selectors.checkins(patient_id, since=since),
+    patient_id=PLACEHOLDER_ID,
+    since=PLACEHOLDER_DATETIME,
+)
+_OPEN_ITEMS = CompiledModelQuery(selectors.open_assignments, patient_id=PLACEHOLDER_ID)
+_JOURNAL = CompiledModelQuery(
+    lambda patient_id: selectors.shared_journal(patient_id)[:5], patient_id=PLACEHOLDER_ID
+)
+
+
 def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
     if not access.has_permission(user, "measures.view", patient.clinic_id):
         return None
@@ -79,8 +133,10 @@ def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
     present = selectors.presence(patient.pk, checkins_since=since)
     outcomes = selectors.patient_outcomes(patient, present=present)
     today = now.astimezone(outcomes.tz).date()
-    recent_checkins = list(selectors.checkins(patient.pk, since=since)) if present.checkins else []
-    open_items = list(selectors.open_assignments(patient.pk)) if present.assignments else []
+    recent_checkins = (
+        _CHECKINS.objects(patient_id=patient.pk, since=since) if present.checkins else []
+    )
+    open_items = _OPEN_ITEMS.objects(patient_id=patient.pk) if present.assignments else []
     boosters = (
         list(selectors.booster_recommendations(user).filter(patient_id=patient.pk)[:3])
         if present.boosters
@@ -90,7 +146,7 @@ def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
     return {
         "outcomes": outcomes,
         "primary": outcomes.primary,
-        "trajectories": trajectory_views(outcomes, today),
+        "trajectories": trajectory_views(outcomes, today, link_responses=True),
         "timeline": timeline,
         "phase_today": timeline.phase_on(today) if timeline else None,
         "sessions_given": timeline.sessions_before(today + timedelta(days=1)) if timeline else 0,
@@ -100,7 +156,7 @@ def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
         "clinician_assignments": [a for a in open_items if a.respondent == Respondent.CLINICIAN],
         "checkins": recent_checkins[:5],
         "mood_chart": mood_chart(recent_checkins, outcomes.tz, today),
-        "journal": list(selectors.shared_journal(patient.pk)[:5]) if present.journal else [],
+        "journal": _JOURNAL.objects(patient_id=patient.pk) if present.journal else [],
         "can_manage": access.has_permission(user, "measures.manage", patient.clinic_id),
         "can_acknowledge": access.has_permission(user, "alerts.acknowledge", patient.clinic_id),
         "can_resolve_booster": access.has_permission(user, "booster.resolve", patient.clinic_id),

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from html import escape  # the standard library's: Django's lazy-aware one costs more per call
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.clinical import INSTRUMENTS

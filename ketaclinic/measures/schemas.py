@@ -4,7 +4,7 @@ model."""
 from datetime import date, datetime
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AssignmentOut(Schema):
@@ -77,7 +77,9 @@ class ResponseSubmit(Schema):
     answers: dict[str, int | bool] = Field(..., max_length=64)
 
 
-class ScorePointOut(Schema):
+# A plain pydantic model, not a ninja Schema: the points are dicts, and Schema's per-object ORM
+# wrapper cost more than the rest of a two-year trajectory's response.
+class ScorePointOut(BaseModel):
     date: date
     total: int
     severity: str

@@ -16,11 +16,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import Count as DbCount
 from django.http import Http404
 
 from ketaclinic.accounts import access
 from ketaclinic.accounts.models import User
 from ketaclinic.clinical import ClinicalSettings
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_DATETIME,
+    PLACEHOLDER_ID,
+    CompiledModelQuery,
+    CompiledValuesQuery,
+)
 from ketaclinic.courses.choices import OPEN_COURSE_STATUSES
 from ketaclinic.courses.models import TreatmentCourse
 from ketaclinic.measures import benchmarks, trajectories
@@ -131,17 +138,25 @@ def active_enrolment(patient_id: int) -> MeasurementEnrolment | None:
     )
 
 
-def latest_enrolment(patient_id: int) -> MeasurementEnrolment | None:
-    """The active enrolment, else the most recent one that ended."""
+def _latest_enrolment_query(patient_id: int) -> QuerySet[MeasurementEnrolment]:
     return (
         MeasurementEnrolment.objects.filter(patient_id=patient_id)
         .select_related("plan", "prescriber", "clinic", "course")
         .order_by(
             Case(When(status=EnrolmentStatus.ACTIVE, then=Value(0)), default=Value(1)),
             "-started_at",
-        )
-        .first()
+        )[:1]
     )
+
+
+# Read on every chart of an enrolled patient: compiled once (core.compiled_query).
+_LATEST_ENROLMENT = CompiledModelQuery(_latest_enrolment_query, patient_id=PLACEHOLDER_ID)
+
+
+def latest_enrolment(patient_id: int) -> MeasurementEnrolment | None:
+    """The active enrolment, else the most recent one that ended."""
+    found = _LATEST_ENROLMENT.objects(patient_id=patient_id)
+    return found[0] if found else None
 
 
 # --- Scores and trajectories -----------------------------------------------------------------
@@ -158,14 +173,23 @@ def score_points(patient_id: int, instrument: str, tz: ZoneInfo) -> list[ScorePo
     return [point_from(row, tz) for row in rows]
 
 
+_POINTS = CompiledValuesQuery(
+    lambda patient_id: (
+        Response.objects.filter(patient_id=patient_id)
+        .order_by("completed_at", "pk")
+        .values("pk", "instrument", "completed_at", "total", "severity", "flags")
+    ),
+    patient_id=PLACEHOLDER_ID,
+)
+
+
 def points_by_instrument(patient_id: int, tz: ZoneInfo) -> dict[str, list[ScorePoint]]:
     """Every score of a patient by instrument, oldest first (plain rows: a two-year chart reads
     hundreds of them)."""
     grouped: dict[str, list[ScorePoint]] = defaultdict(list)
     rows = (
-        Response.objects.filter(patient_id=patient_id)
-        .order_by("completed_at", "pk")
-        .values_list("pk", "instrument", "completed_at", "total", "severity", "flags")
+        (r["pk"], r["instrument"], r["completed_at"], r["total"], r["severity"], r["flags"])
+        for r in _POINTS.rows(patient_id=patient_id)
     )
     for pk, instrument, completed_at, total, severity, flags in rows:
         grouped[instrument].append(
@@ -228,11 +252,11 @@ class Presence:
     madrs_remission_max: int | None = None
 
 
-def presence(patient_id: int, *, checkins_since: datetime) -> Presence:
+def _presence_query(patient_id: int, checkins_since: datetime) -> QuerySet[Any, dict[str, Any]]:
     def has(model: Any, **filters: Any) -> Exists:
         return Exists(model.objects.filter(patient_id=OuterRef("pk"), **filters))
 
-    row = (
+    return (
         Patient.objects.filter(pk=patient_id)
         .annotate(
             has_enrolment=has(MeasurementEnrolment),
@@ -258,8 +282,18 @@ def presence(patient_id: int, *, checkins_since: datetime) -> Presence:
             "has_journal",
             "madrs_cutoff",
         )
-        .first()
     )
+
+
+# Eight subqueries: compiled to SQL once, not on every chart (see core.compiled_query).
+_PRESENCE = CompiledValuesQuery(
+    _presence_query, patient_id=PLACEHOLDER_ID, checkins_since=PLACEHOLDER_DATETIME
+)
+
+
+def presence(patient_id: int, *, checkins_since: datetime) -> Presence:
+    found = _PRESENCE.rows(patient_id=patient_id, checkins_since=checkins_since)
+    row = found[0] if found else None
     if row is None:
         return Presence(*(False,) * 7)
     cutoff = row.pop("madrs_cutoff")
@@ -407,10 +441,15 @@ def alert_inbox(user: Any, query: AlertFilter) -> QuerySet[SafetyAlert]:
 
 def alert_counts(user: Any) -> dict[str, int]:
     """Open alerts of the user's clinics by priority (for the inbox header)."""
-    rows = SafetyAlert.objects.filter(
-        clinic_id__in=access.clinic_ids_for(user, "measures.view"), acknowledged_at__isnull=True
-    ).values_list("priority", flat=True)
-    counts = Counter(rows)
+    rows = (
+        SafetyAlert.objects.filter(
+            clinic_id__in=access.clinic_ids_for(user, "measures.view"), acknowledged_at__isnull=True
+        )
+        .order_by()  # no sort of every waiting alert just to count them
+        .values_list("priority")
+        .annotate(n=DbCount("pk"))
+    )
+    counts = dict(rows)
     return {
         "immediate": counts.get(AlertPriority.IMMEDIATE, 0),
         "same_day": counts.get(AlertPriority.SAME_DAY, 0),
@@ -435,12 +474,24 @@ def alert_for(user: Any, alert_id: Any) -> SafetyAlert:
     return alert
 
 
-def patient_alerts(patient_id: int, *, limit: int = 10) -> list[SafetyAlert]:
-    return list(
+def _patient_alerts_query(patient_id: int, limit: int) -> QuerySet[SafetyAlert]:
+    return (
         SafetyAlert.objects.filter(patient_id=patient_id)
         .select_related("acknowledged_by", "assigned_to")
         .order_by("acknowledged_at", "-created_at")[:limit]  # open ones (NULL) first
     )
+
+
+# On every chart of a patient with alerts: compiled once (core.compiled_query).
+_PATIENT_ALERTS = CompiledModelQuery(
+    lambda patient_id: _patient_alerts_query(patient_id, 10), patient_id=PLACEHOLDER_ID
+)
+
+
+def patient_alerts(patient_id: int, *, limit: int = 10) -> list[SafetyAlert]:
+    if limit == 10:
+        return _PATIENT_ALERTS.objects(patient_id=patient_id)
+    return list(_patient_alerts_query(patient_id, limit))
 
 
 def safety_flags_for_patients(patient_ids: Iterable[int]) -> dict[int, list[SafetyAlert]]:

@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 
 from ketaclinic.accounts import access
 from ketaclinic.clinical import INSTRUMENTS, TREATMENTS
 from ketaclinic.clinical.eligibility import CONTRAINDICATION_FACTS
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_ID,
+    CompiledModelQuery,
+    CompiledValuesQuery,
+)
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening import services
 from ketaclinic.screening.choices import OPEN_INTAKE_STATUSES, ConsentKind, IntakeStatus
@@ -496,64 +502,107 @@ _CHART_INTAKE_FIELDS = (
 )
 
 
-def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
-    """One annotated patient query (referral, primary diagnosis, consents, REMS, ride home);
-    clinicians also get the decisions, overrides when one is needed, and baseline scores."""
-    from django.db.models import Exists, OuterRef, Subquery
+def _summary_query(patient_id: int) -> QuerySet[Patient]:
+    """The chart summary's one row: the latest intake, the primary diagnosis, the consents in
+    force, and the REMS enrolment and ride home (every column of each, to rebuild them)."""
+    from django.db.models import Exists, F, OuterRef, Subquery
 
     intakes = Intake.objects.filter(patient_id=OuterRef("pk")).order_by("-created_at", "-id")
     primary = Diagnosis.objects.filter(patient_id=OuterRef("pk"), entered_in_error=False).order_by(
         "-is_primary", "id"
     )
-    consents = {
-        kind: Exists(
-            SignedConsent.objects.filter(
-                patient_id=OuterRef("pk"), kind=kind, withdrawn_at__isnull=True
-            )
-        )
-        for kind in ConsentKind.values
+    related = {
+        f"_{prefix}_{f.attname}": F(f"{relation}__{f.attname}")
+        for prefix, relation, model in _SUMMARY_RELATED
+        for f in model._meta.concrete_fields
     }
-    row = (
-        Patient.objects.filter(pk=patient.pk)
-        .select_related("rems_enrolment", "transport_plan")
-        .annotate(
-            **{
-                f"_intake_{name}": Subquery(intakes.values(name)[:1])
-                for name in _CHART_INTAKE_FIELDS
-            },
-            _primary=Subquery(primary.values("icd10_code")[:1]),
-            **{f"_consent_{kind}": exists for kind, exists in consents.items()},
-        )
-        .get()
+    annotations: dict[str, Any] = {
+        **{f"_intake_{name}": Subquery(intakes.values(name)[:1]) for name in _CHART_INTAKE_FIELDS},
+        "_primary": Subquery(primary.values("icd10_code")[:1]),
+        **{
+            f"_consent_{kind}": Exists(
+                SignedConsent.objects.filter(
+                    patient_id=OuterRef("pk"), kind=kind, withdrawn_at__isnull=True
+                )
+            )
+            for kind in ConsentKind.values
+        },
+        **related,
+    }
+    return Patient.objects.filter(pk=patient_id).annotate(**annotations).values(*annotations)
+
+
+_SUMMARY_RELATED = (
+    ("rems", "rems_enrolment", RemsEnrolment),
+    ("transport", "transport_plan", TransportPlan),
+)
+# A dozen subqueries and two joins: compiled to SQL once, not on every chart (core.compiled_query).
+_SUMMARY = CompiledValuesQuery(_summary_query, patient_id=PLACEHOLDER_ID)
+# The clinician's part of the summary, also on every chart.
+_DECISIONS = CompiledModelQuery(
+    lambda patient_id: EligibilityDecision.objects.filter(patient_id=patient_id).order_by(
+        "-decided_at", "-id"
+    ),
+    patient_id=PLACEHOLDER_ID,
+)
+_OVERRIDES = CompiledModelQuery(
+    lambda patient_id: EligibilityOverride.objects.filter(patient_id=patient_id),
+    patient_id=PLACEHOLDER_ID,
+)
+_BASELINES = CompiledModelQuery(
+    lambda patient_id: BaselineMeasure.objects.filter(patient_id=patient_id).order_by(
+        "-administered_on", "-id"
+    ),
+    patient_id=PLACEHOLDER_ID,
+)
+
+
+def _related_from(row: dict[str, Any], prefix: str, model: Any) -> Any:
+    """The one-to-one record read along in the summary row, or None when the patient has none."""
+    if row[f"_{prefix}_id"] is None:
+        return None
+    fields = model._meta.concrete_fields
+    return model.from_db(
+        DEFAULT_DB_ALIAS,
+        [f.attname for f in fields],
+        [row[f"_{prefix}_{f.attname}"] for f in fields],
     )
+
+
+def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
+    """One patient row with everything annotated (referral, primary diagnosis, consents, REMS,
+    ride home); clinicians also get the decisions, overrides when one is needed, and baseline
+    scores."""
+    found = _SUMMARY.rows(patient_id=patient.pk)
+    if not found:
+        raise Patient.DoesNotExist
+    row = found[0]
     intake = None
-    if getattr(row, "_intake_id", None):
+    if row["_intake_id"] is not None:
         intake = Intake(
             patient=patient,
-            **{name: getattr(row, f"_intake_{name}") for name in _CHART_INTAKE_FIELDS},
+            **{name: row[f"_intake_{name}"] for name in _CHART_INTAKE_FIELDS},
         )
-    code = row._primary or ""  # type: ignore[attr-defined]
+    code = row["_primary"] or ""
     from ketaclinic.screening.choices import DIAGNOSES
 
     summary = ChartSummary(
         intake=intake,
         primary_diagnosis=f"{code} {DIAGNOSES[code].label}" if code in DIAGNOSES else code,
-        consent_kinds=[k for k in ConsentKind.values if getattr(row, f"_consent_{k}")],
-        rems=getattr(row, "rems_enrolment", None),
-        transport=getattr(row, "transport_plan", None),
+        consent_kinds=[k for k in ConsentKind.values if row[f"_consent_{k}"]],
+        rems=_related_from(row, "rems", RemsEnrolment),
+        transport=_related_from(row, "transport", TransportPlan),
         eligibility=[],
         latest_measures=[],
     )
     if not clinical:
         return summary
     newest: dict[str, EligibilityDecision] = {}
-    for decision in EligibilityDecision.objects.filter(patient_id=patient.pk).order_by(
-        "-decided_at", "-id"
-    ):
+    for decision in _DECISIONS.objects(patient_id=patient.pk):
         newest.setdefault(decision.treatment, decision)
     overrides: list[EligibilityOverride] = []
     if any(d.status == "needs_review" for d in newest.values()):
-        overrides = list(EligibilityOverride.objects.filter(patient_id=patient.pk))
+        overrides = _OVERRIDES.objects(patient_id=patient.pk)
     summary.eligibility = [
         EligibilityView(
             treatment=t,
@@ -564,9 +613,7 @@ def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
         for t, d in sorted(newest.items())
     ]
     seen: dict[str, BaselineMeasure] = {}
-    for measure in BaselineMeasure.objects.filter(patient_id=patient.pk).order_by(
-        "-administered_on", "-id"
-    ):
+    for measure in _BASELINES.objects(patient_id=patient.pk):
         seen.setdefault(measure.instrument, measure)
     order = list(INSTRUMENTS)
     summary.latest_measures = sorted(seen.values(), key=lambda m: order.index(m.instrument))

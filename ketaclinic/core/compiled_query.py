@@ -1,0 +1,153 @@
+"""Fixed-shape ORM queries compiled to SQL once per process, then run with fresh values.
+
+Why: the patient chart reads one patient through a few heavily annotated queries (a dozen
+subqueries each). Django spends longer turning such a query into SQL than the database spends
+running it, on every request. The SQL text depends only on the query's shape, so it is compiled
+once per database with placeholder values and then executed with the real ones.
+
+Only SQL text is kept: every call reads the database afresh, and the rows go through Django's own
+converters (dates, booleans and JSON read the same as from the ORM, on PostgreSQL and SQLite).
+
+    _SUMMARY = CompiledValuesQuery(
+        lambda patient_id: Patient.objects.filter(pk=patient_id).annotate(...).values(...),
+        patient_id=PLACEHOLDER_ID,
+    )
+    rows = _SUMMARY.rows(patient_id=patient.pk)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import QuerySet
+from django.db.models.query import (  # type: ignore[attr-defined]
+    ValuesIterable,
+    get_related_populators,
+)
+
+# Placeholder values that no real query uses: each must appear in the compiled parameters only
+# where the caller's value goes.
+PLACEHOLDER_ID = -918_273_645
+PLACEHOLDER_DATETIME = datetime(1901, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+
+
+def _adapt(connection: Any, value: Any) -> Any:
+    """The value as the compiler puts it into the parameters (datetimes are adapted per
+    backend: PostgreSQL takes them as they are, SQLite as naive UTC text)."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    compiler: Any
+    sql: str
+    params: tuple[Any, ...]
+    names: tuple[str, ...]
+    slots: dict[str, tuple[int, ...]]
+
+
+class _CompiledQuery:
+    """A queryset built by `build(**placeholders)`, compiled on first use."""
+
+    values_query = True
+
+    def __init__(self, build: Callable[..., QuerySet[Any]], **placeholders: Any) -> None:
+        self._build = build
+        self._placeholders = placeholders
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self, alias: str) -> _Compiled:
+        connection = connections[alias]
+        queryset = self._build(**self._placeholders)
+        if issubclass(queryset._iterable_class, ValuesIterable) != self.values_query:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} needs a {'.values()' if self.values_query else 'model'} "
+                "queryset"
+            )
+        if queryset._prefetch_related_lookups or queryset._known_related_objects:  # type: ignore[attr-defined]
+            raise ImproperlyConfigured("prefetch_related() is not supported")
+        query = queryset.query
+        names = (
+            list(query.selected)
+            if query.selected
+            else [*query.extra_select, *query.values_select, *query.annotation_select]
+        )
+        compiler = query.get_compiler(alias)
+        sql, params = compiler.as_sql()
+        slots = {}
+        for name, value in self._placeholders.items():
+            adapted = _adapt(connection, value)
+            positions = tuple(
+                i for i, p in enumerate(params) if type(p) is type(adapted) and p == adapted
+            )
+            if not positions:
+                raise ImproperlyConfigured(f"placeholder {name!r} is not among the parameters")
+            slots[name] = positions
+        return _Compiled(compiler, sql, tuple(params), tuple(names), slots)
+
+    def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
+        connection = connections[using]
+        key = (using, connection.vendor)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.get(key) or self._compile(using)
+                self._compiled[key] = compiled
+        params = list(compiled.params)
+        for name, positions in compiled.slots.items():
+            value = _adapt(connection, values[name])
+            for index in positions:
+                params[index] = value
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            fetched = cursor.fetchall()
+        return compiled, fetched
+
+
+class CompiledValuesQuery(_CompiledQuery):
+    """A `.values()` queryset, compiled once; `rows()` runs it."""
+
+    def rows(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[dict[str, Any]]:
+        """Run the query with these values; one dict per row, as `.values()` gives."""
+        compiled, fetched = self._run(using, values)
+        names = compiled.names
+        return [
+            dict(zip(names, row, strict=True))
+            for row in compiled.compiler.results_iter(results=[fetched])
+        ]
+
+
+class CompiledModelQuery(_CompiledQuery):
+    """A model queryset (select_related and annotations allowed, no prefetch_related), compiled
+    once; `objects()` runs it and builds the instances as Django's ModelIterable does."""
+
+    values_query = False
+
+    def objects(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Any]:
+        compiled, fetched = self._run(using, values)
+        compiler = compiled.compiler
+        select, klass_info = compiler.select, compiler.klass_info
+        annotation_col_map = compiler.annotation_col_map
+        model_cls = klass_info["model"]
+        select_fields = klass_info["select_fields"]
+        start, end = select_fields[0], select_fields[-1] + 1
+        init_list = [f[0].target.attname for f in select[start:end]]
+        populators = get_related_populators(klass_info, select, using)
+        found = []
+        for row in compiler.results_iter(results=[fetched]):
+            obj = model_cls.from_db(using, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            for attr_name, col_pos in (annotation_col_map or {}).items():
+                setattr(obj, attr_name, row[col_pos])
+            found.append(obj)
+        return found
