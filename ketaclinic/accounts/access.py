@@ -14,6 +14,11 @@ from django.http import Http404
 
 from ketaclinic.accounts.choices import CLINICIAN_ROLES, STAFF_ROLES, Role
 from ketaclinic.accounts.models import Clinic, Membership
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_ID,
+    CompiledModelQuery,
+    CompiledValuesQuery,
+)
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -68,17 +73,24 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+# Read on every signed-in request: compiled to SQL once (core.compiled_query).
+_ACTIVE_MEMBERSHIPS = CompiledValuesQuery(
+    lambda user_id: Membership.objects.filter(user_id=user_id, is_active=True).values(
+        "clinic_id", "role"
+    ),
+    user_id=PLACEHOLDER_ID,
+)
+
+
 def _memberships(user: Any) -> list[tuple[int, str]]:
     """(clinic id, role) of the user's active memberships, cached on the user for the request."""
     if not getattr(user, "is_authenticated", False):
         return []
     cached = getattr(user, "_kc_memberships", None)
     if cached is None:
-        cached = list(
-            Membership.objects.filter(user_id=user.pk, is_active=True).values_list(
-                "clinic_id", "role"
-            )
-        )
+        cached = [
+            (row["clinic_id"], row["role"]) for row in _ACTIVE_MEMBERSHIPS.rows(user_id=user.pk)
+        ]
         user._kc_memberships = cached
     return cached
 
@@ -150,7 +162,34 @@ def get_patient(user: Any, patient_id: Any, permission: str = "patient.view") ->
         pk = int(patient_id)
     except (TypeError, ValueError):
         raise Http404 from None
-    patient = patients_for(user, permission).select_related("clinic").filter(pk=pk).first()
-    if patient is None:
+    if not 0 < pk < 2**63:  # outside any key column: no such patient (and no database error)
+        raise Http404
+    found = _patient_with_clinic().objects(patient_id=pk)
+    patient = found[0] if found else None
+    # The same scope as patients_for(): the user's own record through the portal, else a
+    # patient of a clinic where they hold the permission.
+    if patient is None or not (
+        patient.user_id == user.pk
+        if permission == "portal.own"
+        else patient.clinic_id in clinic_ids_for(user, permission)
+    ):
         raise Http404
     return patient
+
+
+_PATIENT_WITH_CLINIC: list[CompiledModelQuery] = []
+
+
+def _patient_with_clinic() -> CompiledModelQuery:
+    """One patient with its clinic, by primary key: on every chart and API read, compiled to
+    SQL once (core.compiled_query). Built on first use: patients imports this module."""
+    if not _PATIENT_WITH_CLINIC:
+        from ketaclinic.patients.models import Patient
+
+        _PATIENT_WITH_CLINIC.append(
+            CompiledModelQuery(
+                lambda patient_id: Patient.objects.select_related("clinic").filter(pk=patient_id),
+                patient_id=PLACEHOLDER_ID,
+            )
+        )
+    return _PATIENT_WITH_CLINIC[0]

@@ -17,6 +17,7 @@ from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import PLACEHOLDER_DATETIME, CompiledModelQuery
 
 
 @transaction.atomic
@@ -119,16 +120,26 @@ def api_token_revoke(*, actor: User, token_id: int) -> ApiToken:
     return token
 
 
+# Read on every API request: compiled to SQL once (core.compiled_query). A digest is 64 hex
+# characters, so the placeholder can never be a real one.
+_TOKEN_WITH_USER = CompiledModelQuery(
+    lambda digest, now: (
+        ApiToken.objects.select_related("user")
+        .filter(token_digest=digest, revoked_at__isnull=True, expires_at__gt=now)
+        .order_by("pk")[:1]
+    ),
+    digest="placeholder: not a digest",
+    now=PLACEHOLDER_DATETIME,
+)
+
+
 def api_token_user(raw: str) -> User | None:
     """The user of a valid (known, unrevoked, unexpired) token, else None."""
     if not raw.startswith(ApiToken.PREFIX):
         return None
     now = clock.now()
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(token_digest=ApiToken.digest(raw), revoked_at__isnull=True, expires_at__gt=now)
-        .first()
-    )
+    found = _TOKEN_WITH_USER.objects(digest=ApiToken.digest(raw), now=now)
+    token = found[0] if found else None
     if token is None or not token.user.is_active:
         return None
     # Note use at most once a minute: a write on every API call would cost throughput.

@@ -13,6 +13,7 @@ from ketaclinic.audit.chain import GENESIS_HASH, chain_hash
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.models import AuditChainHead, AuditEvent
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 
 
 def _plain(value: Any) -> Any:
@@ -49,8 +50,16 @@ def payload_of(event: AuditEvent) -> dict[str, Any]:
     }
 
 
+# Locked by every audited request: compiled to SQL once (core.compiled_query).
+_HEAD_FOR_UPDATE = CompiledModelQuery(
+    lambda head_id: AuditChainHead.objects.select_for_update().filter(pk=head_id),
+    head_id=PLACEHOLDER_ID,
+)
+
+
 def _locked_head() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    found = _HEAD_FOR_UPDATE.objects(head_id=1)
+    head = found[0] if found else None
     if head is None:
         try:
             with transaction.atomic():
@@ -81,7 +90,9 @@ def record_event(
         object_id = object_id or obj.pk
     ctx = context.current()
     authenticated = user is not None and getattr(user, "is_authenticated", False)
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (two round trips on every audited write): a
+    # failed append must fail the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
         head = _locked_head()
         event = AuditEvent(
             seq=head.seq + 1,

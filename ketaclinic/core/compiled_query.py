@@ -52,6 +52,14 @@ class _Compiled:
     params: tuple[Any, ...]
     names: tuple[str, ...]
     slots: dict[str, tuple[int, ...]]
+    # Django's per-column converters (dates, booleans, JSON...), worked out once with the SQL.
+    converters: dict[int, Any]
+
+    def results(self, fetched: list[Any]) -> Any:
+        """The fetched rows as the compiler's results_iter() gives them."""
+        if self.converters:
+            return self.compiler.apply_converters(fetched, self.converters)
+        return fetched
 
 
 class _CompiledQuery:
@@ -92,7 +100,11 @@ class _CompiledQuery:
             if not positions:
                 raise ImproperlyConfigured(f"placeholder {name!r} is not among the parameters")
             slots[name] = positions
-        return _Compiled(compiler, sql, tuple(params), tuple(names), slots)
+        fields = [column[0] for column in compiler.select[0 : compiler.col_count]]
+        if compiler.has_composite_fields(fields):
+            raise ImproperlyConfigured("composite primary keys are not supported")
+        converters = compiler.get_converters(fields)
+        return _Compiled(compiler, sql, tuple(params), tuple(names), slots, converters)
 
     def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
         connection = connections[using]
@@ -122,7 +134,7 @@ class CompiledValuesQuery(_CompiledQuery):
         names = compiled.names
         return [
             dict(zip(names, row, strict=True))
-            for row in compiled.compiler.results_iter(results=[fetched])
+            for row in compiled.results(fetched)
         ]
 
 
@@ -143,7 +155,7 @@ class CompiledModelQuery(_CompiledQuery):
         init_list = [f[0].target.attname for f in select[start:end]]
         populators = get_related_populators(klass_info, select, using)
         found = []
-        for row in compiler.results_iter(results=[fetched]):
+        for row in compiled.results(fetched):
             obj = model_cls.from_db(using, init_list, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)

@@ -13,6 +13,7 @@ from django.http import Http404
 from ketaclinic.accounts import access
 from ketaclinic.clinical import TREATMENTS, get_treatment
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.treatment_sessions.choices import SessionStatus
 from ketaclinic.treatment_sessions.models import RemsSubmission, TreatmentSession
 
@@ -30,10 +31,24 @@ def get_session(user: Any, session_id: Any, permission: str = "course.view") -> 
         pk = int(session_id)
     except (TypeError, ValueError):
         raise Http404 from None
-    session = sessions_for(user, permission).filter(pk=pk).first()
-    if session is None:
+    if not 0 < pk < 2**63:  # outside any key column: no such session (and no database error)
+        raise Http404
+    found = _SESSION.objects(session_id=pk)
+    session = found[0] if found else None
+    # The same scope as sessions_for(): a clinic where the user holds the permission.
+    if session is None or session.clinic_id not in access.clinic_ids_for(user, permission):
         raise Http404
     return session
+
+
+# Every session page and API call reads its session first: compiled to SQL once
+# (core.compiled_query), with what sessions_for() joins.
+_SESSION = CompiledModelQuery(
+    lambda session_id: TreatmentSession.objects.filter(pk=session_id).select_related(
+        "patient", "clinic", "chair"
+    ),
+    session_id=PLACEHOLDER_ID,
+)
 
 
 @dataclass(frozen=True)

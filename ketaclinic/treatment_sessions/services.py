@@ -38,6 +38,7 @@ from ketaclinic.clinical import (
 from ketaclinic.controlled_substances.services import AdministrationRecord, administration_record
 from ketaclinic.controlled_substances.signatures import WitnessAttestation, witness_sign
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.courses.models import Appointment
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening.selectors import rems_enrolled
@@ -122,13 +123,27 @@ def _audit(
     )
 
 
+# Both on every step and reading: compiled to SQL once (core.compiled_query).
+_LOCKED = CompiledModelQuery(
+    lambda session_id: TreatmentSession.objects.select_for_update(of=("self",))
+    .select_related("patient", "clinic")
+    .filter(pk=session_id),
+    session_id=PLACEHOLDER_ID,
+)
+_LATEST_CHECK = CompiledModelQuery(
+    lambda session_id: PreDoseCheck.objects.filter(session_id=session_id).order_by(
+        "-recorded_at", "-id"
+    )[:1],
+    session_id=PLACEHOLDER_ID,
+)
+
+
 def locked(session: TreatmentSession) -> TreatmentSession:
     """The session row, locked for the rest of the transaction, with what the rules need."""
-    return (
-        TreatmentSession.objects.select_for_update(of=("self",))
-        .select_related("patient", "clinic")
-        .get(pk=session.pk)
-    )
+    found = _LOCKED.objects(session_id=session.pk)
+    if not found:
+        raise TreatmentSession.DoesNotExist("The session no longer exists.")
+    return found[0]
 
 
 def session_create(
@@ -314,7 +329,8 @@ def _number(
 
 
 def latest_check(session: TreatmentSession) -> PreDoseCheck | None:
-    return session.pre_dose_checks.order_by("-recorded_at", "-id").first()
+    found = _LATEST_CHECK.objects(session_id=session.pk)
+    return found[0] if found else None
 
 
 def session_record_pre_dose(
