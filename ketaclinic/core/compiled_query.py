@@ -132,10 +132,7 @@ class CompiledValuesQuery(_CompiledQuery):
         """Run the query with these values; one dict per row, as `.values()` gives."""
         compiled, fetched = self._run(using, values)
         names = compiled.names
-        return [
-            dict(zip(names, row, strict=True))
-            for row in compiled.results(fetched)
-        ]
+        return [dict(zip(names, row, strict=True)) for row in compiled.results(fetched)]
 
 
 class CompiledModelQuery(_CompiledQuery):

@@ -125,9 +125,11 @@ def _audit(
 
 # Both on every step and reading: compiled to SQL once (core.compiled_query).
 _LOCKED = CompiledModelQuery(
-    lambda session_id: TreatmentSession.objects.select_for_update(of=("self",))
-    .select_related("patient", "clinic")
-    .filter(pk=session_id),
+    lambda session_id: (
+        TreatmentSession.objects.select_for_update(of=("self",))
+        .select_related("patient", "clinic")
+        .filter(pk=session_id)
+    ),
     session_id=PLACEHOLDER_ID,
 )
 _LATEST_CHECK = CompiledModelQuery(
