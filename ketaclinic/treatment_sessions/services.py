@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from ketaclinic.accounts import access
 from ketaclinic.accounts.choices import Role
@@ -794,16 +795,44 @@ _VITAL_RANGES = {
 }
 
 
+_BASELINE_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "spo2_pct")
+
+
+def _latest_check_value(field: str) -> Subquery:
+    return Subquery(
+        PreDoseCheck.objects.filter(session_id=OuterRef("pk"))
+        .order_by("-recorded_at", "-id")
+        .values(field)[:1]
+    )
+
+
+# Readings lock the session and compare with the pre-dose baseline: one round trip for both,
+# compiled to SQL once (core.compiled_query).
+_LOCKED_WITH_BASELINE = CompiledModelQuery(
+    lambda session_id: (
+        TreatmentSession.objects.select_for_update(of=("self",))
+        .select_related("patient", "clinic")
+        .annotate(
+            baseline_check_id=_latest_check_value("id"),
+            **{f"baseline_{name}": _latest_check_value(name) for name in _BASELINE_FIELDS},
+        )
+        .filter(pk=session_id)
+    ),
+    session_id=PLACEHOLDER_ID,
+)
+
+
 def _baseline(session: TreatmentSession) -> VitalsReading | None:
+    """The latest pre-dose check's vitals (read with the lock by _monitoring, else now)."""
+    if hasattr(session, "baseline_check_id"):
+        if session.baseline_check_id is None:
+            return None
+        values = {name: getattr(session, f"baseline_{name}") for name in _BASELINE_FIELDS}
+        return VitalsReading(**values)
     check = latest_check(session)
     if check is None:
         return None
-    return VitalsReading(
-        systolic_mmhg=check.systolic_mmhg,
-        diastolic_mmhg=check.diastolic_mmhg,
-        heart_rate_bpm=check.heart_rate_bpm,
-        spo2_pct=check.spo2_pct,
-    )
+    return VitalsReading(**{name: getattr(check, name) for name in _BASELINE_FIELDS})
 
 
 def _clean_reading(data: dict[str, Any], *, prefix: str = "") -> dict[str, int | None]:
@@ -898,7 +927,10 @@ def _alerts_for(
 
 
 def _monitoring(session: TreatmentSession) -> TreatmentSession:
-    row = locked(session)
+    found = _LOCKED_WITH_BASELINE.objects(session_id=session.pk)
+    if not found:
+        raise TreatmentSession.DoesNotExist("The session no longer exists.")
+    row = found[0]
     if row.status not in MONITORING_STATUSES:
         raise ValidationError(
             {"status": [f"Readings are not taken in a {row.get_status_display().lower()} session."]}

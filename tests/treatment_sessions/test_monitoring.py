@@ -156,3 +156,36 @@ def test_cadss_and_adverse_events(world):
             data={"code": "plague", "severity": "mild", "outcome": "resolved"},
         )  # fmt: skip
     assert AdverseEvent.objects.count() == 1
+
+
+def test_alerts_quote_the_latest_pre_dose_baseline_single_and_batch(world):
+    session = dosing(world)
+    check = services.latest_check(session)
+    assert check is not None
+    expected = f"(baseline {check.systolic_mmhg} mmHg)"
+    _, alerts = services.session_record_vitals(
+        actor=world.users["nurse"],
+        session=session,
+        data={"systolic_mmhg": 190, "diastolic_mmhg": 90},
+    )
+    assert [a.code for a in alerts] == ["hypertension"]
+    assert expected in alerts[0].message
+    services.session_ingest_vitals(
+        actor=world.users["nurse"], session=session,
+        readings=[{"client_id": "cuff-1", "systolic_mmhg": 191, "diastolic_mmhg": 90}],
+    )  # fmt: skip
+    batch_alert = VitalAlert.objects.get(reading__client_id="cuff-1")
+    assert batch_alert.code == "hypertension" and expected in batch_alert.message
+
+
+def test_alerts_without_a_pre_dose_check_quote_no_baseline(world):
+    from ketaclinic.treatment_sessions.models import PreDoseCheck
+
+    session = dosing(world)
+    PreDoseCheck.objects.filter(session=session).delete()
+    _, alerts = services.session_record_vitals(
+        actor=world.users["nurse"],
+        session=session,
+        data={"systolic_mmhg": 190, "diastolic_mmhg": 90},
+    )
+    assert [a.code for a in alerts] == ["hypertension"] and "baseline" not in alerts[0].message
