@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -176,3 +177,45 @@ def manage(env: dict[str, str], *args: str, quiet: bool = True) -> float:
             sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
         raise SystemExit(f"bench: `ketaclinic {' '.join(args)}` failed ({result.returncode})")
     return elapsed
+
+
+COMMIT_PROBE_WRITES = 300
+
+
+def commit_floor(writes: int = COMMIT_PROBE_WRITES) -> dict[str, Any]:
+    """What one durable write costs on this machine before any application code runs: a
+    one-row INSERT committed on its own (autocommit), `writes` times, into a scratch table that
+    is dropped afterwards. Every API write, and every audited read (its audit row), waits for
+    one such commit (security.md R25: PostgreSQL synchronous_commit=on, SQLite WAL +
+    synchronous=FULL), so with one request at a time its p50 bounds requests per second."""
+    from django.db import connection
+
+    samples: list[float] = []
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_commit_probe")
+        cursor.execute("CREATE TABLE bench_commit_probe (id integer PRIMARY KEY, v integer)")
+        try:
+            for i in range(writes):
+                started = time.perf_counter()
+                cursor.execute("INSERT INTO bench_commit_probe (id, v) VALUES (%s, %s)", [i, i])
+                samples.append((time.perf_counter() - started) * 1000)
+            setting = ""
+            if connection.vendor == "postgresql":
+                cursor.execute("SHOW synchronous_commit")
+                setting = f"synchronous_commit={cursor.fetchone()[0]}"
+            else:
+                cursor.execute("PRAGMA synchronous")
+                setting = f"PRAGMA synchronous={cursor.fetchone()[0]}"
+        finally:
+            cursor.execute("DROP TABLE IF EXISTS bench_commit_probe")
+    from bench.stats import percentile
+
+    p50, p95 = percentile(samples, 50), percentile(samples, 95)
+    return {
+        "what": "one-row INSERT committed on its own, sequentially",
+        "writes": writes,
+        "setting": setting,
+        "p50_ms": round(p50, 3),
+        "p95_ms": round(p95, 3),
+        "max_sequential_writes_per_s": round(1000 / p50, 1),
+    }

@@ -257,7 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     # 3. JSON API over HTTP under gunicorn -----------------------------------------------------
     api: dict[str, Any] | None = None
     vitals: dict[str, Any] | None = None
+    commit: dict[str, Any] | None = None
     if not args.no_http:
+        commit = database.commit_floor()
+        print(
+            f"\nDurable commit on this machine ({commit['setting']}): a one-row INSERT committed "
+            f"on its own, p50 {commit['p50_ms']:.2f} ms / p95 {commit['p95_ms']:.2f} ms, so at "
+            f"most {commit['max_sequential_writes_per_s']:.0f} writes/s one request at a time "
+            "(every API write and every audited read waits for one such commit)",
+            flush=True,
+        )
         api = _http_phase(env, ctx, db.vendor)
         # 4. Vital signs from devices over HTTP ----------------------------------------------
         vitals = _vitals_phase(env, ctx, db.vendor)
@@ -282,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             "all_pass": all(row["pass"] is not False for row in rows),
             "pages": rows,
         },
+        "durable_commit": commit,
         "http_api": api,
         "vitals_api": vitals,
         "bench_seconds": round(time.perf_counter() - started, 1),
