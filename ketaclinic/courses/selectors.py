@@ -18,7 +18,12 @@ from ketaclinic.accounts import access
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.clinical import PROTOCOLS, TREATMENTS
 from ketaclinic.core import clock
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_DATETIME,
+    PLACEHOLDER_DATETIME_END,
+    PLACEHOLDER_ID,
+    CompiledModelQuery,
+)
 from ketaclinic.courses import gates, scheduling
 from ketaclinic.courses.choices import (
     BOOKED_STATUSES,
@@ -262,19 +267,33 @@ def board_alerts(appointments: list[Appointment], clinic: Clinic) -> dict[int, l
     return alerts
 
 
-def day_board(clinic: Clinic, day: date) -> DayBoard:
-    """Appointments of one clinic day, per chair, with their alerts."""
-    start = scheduling.local_datetime(clinic, day, time.min)
-    end = start + timedelta(days=1)
-    chairs = list(Chair.objects.filter(clinic_id=clinic.pk).order_by("name", "id"))
-    appointments = list(
-        Appointment.objects.filter(clinic_id=clinic.pk, starts_at__gte=start, starts_at__lt=end)
+# The day board's two reads, compiled to SQL once (core.compiled_query): the appointment query
+# joins five tables and costs more to compile than to run.
+_BOARD_CHAIRS = CompiledModelQuery(
+    lambda clinic_id: Chair.objects.filter(clinic_id=clinic_id).order_by("name", "id"),
+    clinic_id=PLACEHOLDER_ID,
+)
+_BOARD_APPOINTMENTS = CompiledModelQuery(
+    lambda clinic_id, start, end: (
+        Appointment.objects.filter(clinic_id=clinic_id, starts_at__gte=start, starts_at__lt=end)
         .exclude(status=AppointmentStatus.RESCHEDULED)
         .select_related(
             "patient", "patient__rems_enrolment", "patient__transport_plan", "course", "chair"
         )
         .order_by("starts_at", "id")
-    )
+    ),
+    clinic_id=PLACEHOLDER_ID,
+    start=PLACEHOLDER_DATETIME,
+    end=PLACEHOLDER_DATETIME_END,
+)
+
+
+def day_board(clinic: Clinic, day: date) -> DayBoard:
+    """Appointments of one clinic day, per chair, with their alerts."""
+    start = scheduling.local_datetime(clinic, day, time.min)
+    end = start + timedelta(days=1)
+    chairs = _BOARD_CHAIRS.objects(clinic_id=clinic.pk)
+    appointments = _BOARD_APPOINTMENTS.objects(clinic_id=clinic.pk, start=start, end=end)
     alerts = board_alerts(appointments, clinic)
     columns = {chair.pk: BoardColumn(chair) for chair in chairs}
     for appointment in appointments:
