@@ -56,11 +56,88 @@ def table_rows(points: Sequence[ScorePoint], response_url: str | None) -> SafeSt
     return mark_safe("".join(lines))  # noqa: S308
 
 
+def _day(value: date) -> str:
+    return f"{value:%Y-%m-%d}"
+
+
+def trajectory_section(view: Mapping[str, Any], *, expanded: bool = False) -> SafeString:
+    """One instrument's section as HTML: heading with status, the chart and the same numbers as
+    a table (accessible, printable); the table is open when `expanded` or there is no chart.
+
+    Written here, not as a template include: the chart shows one section per instrument and the
+    include's variable lookups cost more than the rest of the section. The output is the one
+    the former `measures/includes/trajectory.html` gave, byte for byte."""
+    t = view["trajectory"]
+    chart = view["chart"]
+    anchor = escape(chart.chart_id if chart is not None else t.instrument)
+    instrument = escape(t.instrument)
+    out = [
+        f'\n\n<section class="kc-trajectory" aria-labelledby="{anchor}-h">\n'
+        f'  <h3 id="{anchor}-h">{escape(t.title)}\n    '
+    ]
+    if t.status:
+        out.append(
+            f'<span class="kc-status kc-status-{escape(t.status)}" '
+            f'data-testid="status-{instrument}">{escape(t.status_words)}</span>'
+        )
+    out.append("\n    ")
+    if t.late_responder:
+        out.append(
+            f'<span class="kc-status kc-status-late" data-testid="late-{instrument}">Late '
+            f"responder: first response after {t.first_response_after_sessions} sessions</span>"
+        )
+    out.append('\n  </h3>\n  <p class="muted">\n    ')
+    if t.baseline:
+        out.append(f"Baseline {t.baseline.total} ({_day(t.baseline.day)})")
+    out.append("\n    ")
+    if t.latest and t.latest != t.baseline:
+        latest = t.latest
+        out.append(f" · latest {latest.total}")
+        if latest.severity:
+            out.append(f" ({escape(latest.severity)})")
+        out.append(f" on {_day(latest.day)}")
+        if t.change_pct is not None:
+            sign = "" if t.change_pct <= 0 else "+"
+            out.append(f" · {sign}{t.change_pct}% from baseline")
+    out.append("\n    ")
+    if t.status_note:
+        out.append(f" · {escape(t.status_note)}")
+    out.append("\n    ")
+    if t.end_of_induction_status:
+        out.append(f" · end of induction: {t.end_of_induction.total}")
+    out.append("\n    ")
+    if t.relapse_on:
+        out.append(f' · <strong class="kc-danger">relapse confirmed {_day(t.relapse_on)}</strong>')
+    out.append("\n  </p>\n  ")
+    if chart:
+        out.append(f'\n<figure class="kc-chart">{chart.svg()}</figure>\n')
+    out.append(
+        '\n  <details class="kc-table-toggle"'
+        + (" open" if expanded or not chart else "")
+        + f">\n    <summary>Latest {len(view['recent'])} of {len(t.points)} scores as a table"
+        "</summary>\n"
+        '    <table class="striped">\n'
+        '      <thead><tr><th scope="col">Date</th><th scope="col">Total</th>'
+        '<th scope="col">Severity</th><th scope="col">Flags</th></tr></thead>\n'
+        f"      <tbody>{view['table_rows']}</tbody>\n"
+        "    </table>\n  </details>\n</section>\n\n"
+    )
+    # Safe: the texts are escaped above, the chart and table rows are SafeStrings, the rest are
+    # numbers and dates formatted here.
+    return mark_safe("".join(out))  # noqa: S308
+
+
 def trajectory_views(
-    outcomes: PatientOutcomes, today: date, *, compact: bool = False, link_responses: bool = False
+    outcomes: PatientOutcomes,
+    today: date,
+    *,
+    compact: bool = False,
+    link_responses: bool = False,
+    expanded: bool = False,
 ) -> list[dict[str, Any]]:
-    """One entry per instrument: the trajectory, its chart and the rows of its table (dates
-    linking to each response when `link_responses`, for staff)."""
+    """One entry per instrument: the trajectory, its chart, the rows of its table (dates
+    linking to each response when `link_responses`, for staff) and the whole section as HTML
+    (`trajectory_section`, the table open when `expanded`)."""
     response_url = (
         reverse("measures:response_detail", args=[outcomes.patient.pk, int(_ID_MARK)])
         if link_responses
@@ -88,6 +165,7 @@ def trajectory_views(
                 "table_rows": table_rows(recent, response_url),
             }
         )
+        views[-1]["html"] = trajectory_section(views[-1], expanded=expanded)
     return views
 
 

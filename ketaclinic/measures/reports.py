@@ -31,7 +31,7 @@ def progress_report(patient: Patient, *, audience: str) -> dict[str, Any]:
         "today": today,
         "outcomes": outcomes,
         "primary": outcomes.primary,
-        "trajectories": trajectory_views(outcomes, today),
+        "trajectories": trajectory_views(outcomes, today, expanded=True),
         "timeline": timeline,
         "sessions_given": timeline.sessions_before(today + timedelta(days=1)) if timeline else 0,
         "enrolment": outcomes.enrolment,
