@@ -13,9 +13,9 @@ from django.http import Http404
 from ketaclinic.accounts import access
 from ketaclinic.clinical import TREATMENTS, get_treatment
 from ketaclinic.core import clock
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery, CompiledValuesQuery
 from ketaclinic.treatment_sessions.choices import SessionStatus
-from ketaclinic.treatment_sessions.models import RemsSubmission, TreatmentSession
+from ketaclinic.treatment_sessions.models import PreDoseCheck, RemsSubmission, TreatmentSession
 
 
 def sessions_for(user: Any, permission: str = "course.view") -> QuerySet[TreatmentSession]:
@@ -70,29 +70,56 @@ class Exposure:
     lifetime_mg_by_route: dict[str, Decimal]
 
 
-def cumulative_exposure(patient_id: int, as_of: datetime) -> Exposure:
-    """mg and mg/kg per session (from the ledger's administrations and the same-day weight),
-    rolling 28-day total, sessions in the last 30 days and lifetime total per route."""
+def _dosed_sessions_query(patient_id: int) -> QuerySet[TreatmentSession]:
+    return TreatmentSession.objects.filter(
+        patient_id=patient_id, dosing_started_at__isnull=False
+    ).order_by("dosing_started_at", "id")
+
+
+def _drawn_query(patient_id: int) -> QuerySet[Any, Any]:
+    """The ledger's administrations to the patient's dosed sessions."""
     from ketaclinic.controlled_substances.choices import EntryKind
     from ketaclinic.controlled_substances.models import LedgerEntry
 
-    sessions = list(
-        TreatmentSession.objects.filter(patient_id=patient_id, dosing_started_at__isnull=False)
-        .prefetch_related("pre_dose_checks")
-        .order_by("dosing_started_at", "id")
-    )
+    return LedgerEntry.objects.filter(
+        treatment_session_id__in=_dosed_sessions_query(patient_id).values("id"),
+        kind=EntryKind.ADMINISTER,
+    ).values("treatment_session_id", "quantity_mg")
+
+
+# On every chart (core.compiled_query); most patients have no dosed session, so the ledger and
+# the pre-dose checks are read only for those who do.
+_DOSED_SESSIONS = CompiledModelQuery(_dosed_sessions_query, patient_id=PLACEHOLDER_ID)
+_DRAWN = CompiledValuesQuery(_drawn_query, patient_id=PLACEHOLDER_ID)
+# Every pre-dose weight of those sessions, oldest check first.
+_WEIGHTS = CompiledValuesQuery(
+    lambda patient_id: (
+        PreDoseCheck.objects.filter(session_id__in=_dosed_sessions_query(patient_id).values("id"))
+        .order_by("recorded_at", "pk")
+        .values("session_id", "weight_kg")
+    ),
+    patient_id=PLACEHOLDER_ID,
+)
+
+
+def cumulative_exposure(patient_id: int, as_of: datetime) -> Exposure:
+    """mg and mg/kg per session (from the ledger's administrations and the same-day weight),
+    rolling 28-day total, sessions in the last 30 days and lifetime total per route."""
+    sessions: list[TreatmentSession] = _DOSED_SESSIONS.objects(patient_id=patient_id)
     drawn: dict[int, Decimal] = {}
-    for session_id, quantity in LedgerEntry.objects.filter(
-        treatment_session_id__in=[s.pk for s in sessions], kind=EntryKind.ADMINISTER
-    ).values_list("treatment_session_id", "quantity_mg"):
-        if session_id is not None:
-            drawn[session_id] = drawn.get(session_id, Decimal(0)) - quantity
+    # The weight of each session's last pre-dose check (None when it has none).
+    weights: dict[int, Decimal | None] = {}
+    if sessions:
+        for session_id, quantity in _DRAWN.tuples(patient_id=patient_id):
+            if session_id is not None:
+                drawn[session_id] = drawn.get(session_id, Decimal(0)) - quantity
+        for session_id, weight_kg in _WEIGHTS.tuples(patient_id=patient_id):
+            weights[session_id] = weight_kg
     rows: list[SessionExposure] = []
     for session in sessions:
         if session.pk not in drawn or session.dosing_started_at is None:
             continue
-        checks = sorted(session.pre_dose_checks.all(), key=lambda c: (c.recorded_at, c.pk))
-        weight = checks[-1].weight_kg if checks else None
+        weight = weights.get(session.pk)
         dose = drawn[session.pk]
         rows.append(
             SessionExposure(
