@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 from html import escape
 from typing import Any
 
-from django.urls import reverse
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.accounts import access
@@ -191,6 +193,37 @@ def mood_chart(checkins: list[Any], tz: Any, today: date) -> charts.LineChart | 
     )
 
 
+# The panel's links to the patient's measures pages: (key, URL name, extra arguments).
+_PATIENT_LINKS = (
+    ("enrol", "measures:enrol", ()),
+    ("assign", "measures:assign", ()),
+    ("report", "measures:report", ()),
+    ("scores_csv", "measures:scores_csv", ()),
+    ("shared_journal", "measures:shared_journal", ()),
+    *(
+        (f"score_{code}", "measures:score_entry", (code,))
+        for code in ("madrs", "phq9", "cssrs_screener", "gad7", "qids_sr16", "ybocs", "pcl5")
+    ),
+)
+
+
+@lru_cache(maxsize=8)
+def _patient_link_patterns(urlconf: Any, prefix: str) -> tuple[tuple[str, str], ...]:
+    """The links reversed once per URLconf and script prefix for the id _ID_MARK."""
+    return tuple(
+        (key, reverse(name, urlconf=urlconf, args=[int(_ID_MARK), *args]))
+        for key, name, args in _PATIENT_LINKS
+    )
+
+
+def patient_links(patient_id: int) -> dict[str, str]:
+    """The panel's links for one patient (a dozen `{% url %}` tags cost more than the rest of
+    the panel's header)."""
+    urlconf = get_urlconf() or settings.ROOT_URLCONF
+    patterns = _patient_link_patterns(urlconf, get_script_prefix())
+    return {key: url.replace(_ID_MARK, str(patient_id)) for key, url in patterns}
+
+
 # The panel's lists, compiled to SQL once (core.compiled_query).
 _CHECKINS = CompiledModelQuery(
     lambda patient_id, since: selectors.checkins(patient_id, since=since),
@@ -239,6 +272,7 @@ def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
         "can_acknowledge": access.has_permission(user, "alerts.acknowledge", patient.clinic_id),
         "can_resolve_booster": access.has_permission(user, "booster.resolve", patient.clinic_id),
         "patient": patient,
+        "urls": patient_links(patient.pk),
     }
 
 
