@@ -528,6 +528,9 @@ def _summary_query(patient_id: int) -> QuerySet[Patient]:
             for kind in ConsentKind.values
         },
         **related,
+        # Most patients of a clinic have neither: the chart then skips those two reads.
+        "_has_decisions": Exists(EligibilityDecision.objects.filter(patient_id=OuterRef("pk"))),
+        "_has_baselines": Exists(BaselineMeasure.objects.filter(patient_id=OuterRef("pk"))),
     }
     return Patient.objects.filter(pk=patient_id).annotate(**annotations).values(*annotations)
 
@@ -598,7 +601,8 @@ def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
     if not clinical:
         return summary
     newest: dict[str, EligibilityDecision] = {}
-    for decision in _DECISIONS.objects(patient_id=patient.pk):
+    decisions = _DECISIONS.objects(patient_id=patient.pk) if row["_has_decisions"] else []
+    for decision in decisions:
         newest.setdefault(decision.treatment, decision)
     overrides: list[EligibilityOverride] = []
     if any(d.status == "needs_review" for d in newest.values()):
@@ -613,7 +617,8 @@ def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
         for t, d in sorted(newest.items())
     ]
     seen: dict[str, BaselineMeasure] = {}
-    for measure in _BASELINES.objects(patient_id=patient.pk):
+    baselines = _BASELINES.objects(patient_id=patient.pk) if row["_has_baselines"] else []
+    for measure in baselines:
         seen.setdefault(measure.instrument, measure)
     order = list(INSTRUMENTS)
     summary.latest_measures = sorted(seen.values(), key=lambda m: order.index(m.instrument))
