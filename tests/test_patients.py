@@ -590,3 +590,30 @@ def test_query_counts_do_not_depend_on_the_number_of_patients(
     # A page needs its session, user, memberships, MFA device, its data and the audit append;
     # the chart also one query per panel (the exposure panel of issue 6 made it 21).
     assert max(many.values()) <= 21, many
+    # ...until the panels' facts came in one query: a chart whose panels have nothing to show
+    # costs no more than the patient list (patients.chart).
+    assert many["chart"] <= 12, many
+
+
+def test_chart_of_a_patient_without_records_asks_every_panel_in_one_query(
+    world: World, client_for: Any
+) -> None:
+    # Each panel gives facts (patients.chart): whether the patient has courses, dosed
+    # sessions, ledger entries, scores, an intake... all read in one query, so a chart whose
+    # panels have nothing to show pays no round trip per panel to find that out.
+    nurse = client_for("nurse")
+    patient = PatientFactory(clinic=world.clinic_a)
+    nurse.get("/patients/")  # first audit row creates the chain head; not part of the count
+    with CaptureQueriesContext(connection) as captured:
+        page = nurse.get(f"/patients/{patient.pk}/")
+    assert page.status_code == 200
+    sql = [q["sql"] for q in captured]
+    for table in (
+        "screening_intake",
+        "courses_treatmentcourse",
+        "treatment_sessions_treatmentsession",
+        "measures_response",
+        "controlled_substances_ledgerentry",
+    ):
+        assert sum(f'"{table}"' in s for s in sql) == 1, table
+    assert "No ketamine or esketamine recorded for this patient." in page.content.decode()

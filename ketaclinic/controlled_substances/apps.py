@@ -7,7 +7,7 @@ class ControlledSubstancesConfig(AppConfig):
     verbose_name = "Controlled substances"
 
     def ready(self) -> None:
-        from ketaclinic.controlled_substances.views import chart_panel
+        from ketaclinic.controlled_substances.views import chart_panel, chart_panel_facts
         from ketaclinic.patients import chart
 
         chart.register(
@@ -17,5 +17,6 @@ class ControlledSubstancesConfig(AppConfig):
                 order=60,
                 template="controlled_substances/chart_panel.html",
                 context=chart_panel,
+                facts=chart_panel_facts,
             )
         )

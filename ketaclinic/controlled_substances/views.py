@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -1329,11 +1330,27 @@ def chart_panel_rows(entries: Iterable[Any], clinic_id: int, tz: ZoneInfo) -> Sa
     return mark_safe("".join(lines))  # noqa: S308
 
 
-def chart_panel(user: Any, patient: Patient) -> dict[str, Any] | None:
+def chart_panel_facts(since: datetime) -> Mapping[str, Any]:
+    """Read with the other panels' facts (patients.chart): most patients have no entry."""
+    from django.db.models import Exists, OuterRef
+
+    from ketaclinic.controlled_substances.models import LedgerEntry
+
+    entries = LedgerEntry.objects.filter(patient_id=OuterRef("pk"), clinic_id=OuterRef("clinic_id"))
+    return {"has_entries": Exists(entries)}
+
+
+def chart_panel(
+    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The patient's doses and waste on their chart, for those who may see the ledger."""
     if not access.has_permission(user, "cs.view", patient.clinic_id):
         return None
-    rows = _CHART_ENTRIES.objects(patient_id=patient.pk, clinic_id=patient.clinic_id)
+    rows = (
+        _CHART_ENTRIES.objects(patient_id=patient.pk, clinic_id=patient.clinic_id)
+        if (facts or {}).get("has_entries", True)
+        else []
+    )
     return {
         "rows": rows,
         "rows_html": chart_panel_rows(rows, patient.clinic_id, ZoneInfo(patient.clinic.timezone)),

@@ -6,7 +6,7 @@ class CoursesConfig(AppConfig):
     label = "courses"
 
     def ready(self) -> None:
-        from ketaclinic.courses.chart_panel import courses_panel
+        from ketaclinic.courses.chart_panel import courses_facts, courses_panel
         from ketaclinic.patients import chart
 
         chart.register(
@@ -16,5 +16,6 @@ class CoursesConfig(AppConfig):
                 order=30,
                 template="courses/chart_panel.html",
                 context=courses_panel,
+                facts=courses_facts,
             )
         )

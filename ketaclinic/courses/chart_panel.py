@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+
+from django.db.models import Exists, OuterRef
 
 from ketaclinic.accounts import access
 from ketaclinic.courses import selectors
+from ketaclinic.courses.models import TreatmentCourse
 from ketaclinic.patients.models import Patient
 
 
-def courses_panel(user: Any, patient: Patient) -> Mapping[str, Any] | None:
+def courses_facts(since: datetime) -> Mapping[str, Any]:
+    """Read with the other panels' facts (patients.chart): most patients have no course."""
+    return {"has_courses": Exists(TreatmentCourse.objects.filter(patient_id=OuterRef("pk")))}
+
+
+def courses_panel(
+    user: Any, patient: Patient, facts: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
     if not access.has_permission(user, "course.view", patient.clinic_id):
         return None
     return {
         "patient": patient,
         "tz": patient.clinic.timezone,
-        "courses": selectors.patient_courses(patient),
+        "courses": selectors.patient_courses(patient) if facts.get("has_courses", True) else [],
         "can_plan": access.has_permission(user, "course.manage", patient.clinic_id),
         "can_record_sessions": access.has_permission(user, "session.record", patient.clinic_id),
     }

@@ -5,7 +5,7 @@ label, alerts, open questionnaires, check-ins and shared journal entries."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from html import escape
 from typing import Any
@@ -28,7 +28,7 @@ from ketaclinic.measures.trajectories import ScorePoint
 from ketaclinic.patients import chart
 from ketaclinic.patients.models import Patient
 
-MOOD_DAYS = 30
+MOOD_DAYS = chart.RECENT_DAYS
 # The C-SSRS screener is a risk screen, not a score to trend.
 NOT_CHARTED = frozenset({"cssrs_screener"})
 
@@ -236,12 +236,25 @@ _JOURNAL = CompiledModelQuery(
 )
 
 
-def panel_context(user: Any, patient: Patient) -> Mapping[str, Any] | None:
+def panel_facts(since: datetime) -> Mapping[str, Any]:
+    """Which lists the patient has, read with the other panels' facts (patients.chart)."""
+    return selectors.presence_facts(since)
+
+
+def panel_context(
+    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
+) -> Mapping[str, Any] | None:
     if not access.has_permission(user, "measures.view", patient.clinic_id):
         return None
     now = clock.now()
     since = now - timedelta(days=MOOD_DAYS)
-    present = selectors.presence(patient.pk, checkins_since=since)
+    # The chart's facts window starts a moment earlier than `since`: a superset, so a flag
+    # never hides a check-in this panel would show.
+    present = (
+        selectors.presence_from(facts)
+        if facts
+        else selectors.presence(patient.pk, checkins_since=since)
+    )
     outcomes = selectors.patient_outcomes(patient, present=present)
     today = now.astimezone(outcomes.tz).date()
     recent_checkins = (
@@ -284,5 +297,6 @@ def register() -> None:
             template="measures/chart_panel.html",
             context=panel_context,
             order=50,
+            facts=panel_facts,
         )
     )

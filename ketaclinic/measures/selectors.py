@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -272,37 +272,32 @@ class Presence:
     madrs_remission_max: int | None = None
 
 
-def _presence_query(patient_id: int, checkins_since: datetime) -> QuerySet[Any, dict[str, Any]]:
+def presence_facts(checkins_since: datetime) -> dict[str, Any]:
+    """The presence flags as annotations on a patient row (also read with the other chart
+    panels' facts, patients.chart)."""
+
     def has(model: Any, **filters: Any) -> Exists:
         return Exists(model.objects.filter(patient_id=OuterRef("pk"), **filters))
 
-    return (
-        Patient.objects.filter(pk=patient_id)
-        .annotate(
-            has_enrolment=has(MeasurementEnrolment),
-            has_responses=has(Response),
-            has_assignments=has(Assignment, status=AssignmentStatus.PENDING),
-            has_alerts=has(SafetyAlert),
-            has_boosters=has(BoosterRecommendation, resolved_at__isnull=True),
-            has_checkins=has(CheckIn, recorded_at__gte=checkins_since),
-            has_journal=has(JournalEntry, shared_with_care_team=True),
-            madrs_cutoff=Subquery(
-                ClinicMeasurePolicy.objects.filter(clinic_id=OuterRef("clinic_id")).values(
-                    "madrs_remission_max"
-                )[:1]
-            ),
-        )
-        .values(
-            "has_enrolment",
-            "has_responses",
-            "has_assignments",
-            "has_alerts",
-            "has_boosters",
-            "has_checkins",
-            "has_journal",
-            "madrs_cutoff",
-        )
-    )
+    return {
+        "has_enrolment": has(MeasurementEnrolment),
+        "has_responses": has(Response),
+        "has_assignments": has(Assignment, status=AssignmentStatus.PENDING),
+        "has_alerts": has(SafetyAlert),
+        "has_boosters": has(BoosterRecommendation, resolved_at__isnull=True),
+        "has_checkins": has(CheckIn, recorded_at__gte=checkins_since),
+        "has_journal": has(JournalEntry, shared_with_care_team=True),
+        "madrs_cutoff": Subquery(
+            ClinicMeasurePolicy.objects.filter(clinic_id=OuterRef("clinic_id")).values(
+                "madrs_remission_max"
+            )[:1]
+        ),
+    }
+
+
+def _presence_query(patient_id: int, checkins_since: datetime) -> QuerySet[Any, dict[str, Any]]:
+    annotations = presence_facts(checkins_since)
+    return Patient.objects.filter(pk=patient_id).annotate(**annotations).values(*annotations)
 
 
 # Eight subqueries: compiled to SQL once, not on every chart (see core.compiled_query).
@@ -313,12 +308,17 @@ _PRESENCE = CompiledValuesQuery(
 
 def presence(patient_id: int, *, checkins_since: datetime) -> Presence:
     found = _PRESENCE.rows(patient_id=patient_id, checkins_since=checkins_since)
-    row = found[0] if found else None
-    if row is None:
+    return presence_from(found[0] if found else None)
+
+
+def presence_from(row: Mapping[str, Any] | None) -> Presence:
+    """The Presence from a row of `presence_facts` (None: no such patient)."""
+    if not row:
         return Presence(*(False,) * 7)
-    cutoff = row.pop("madrs_cutoff")
+    values = dict(row)
+    cutoff = values.pop("madrs_cutoff")
     return Presence(
-        **{key.removeprefix("has_"): bool(value) for key, value in row.items()},
+        **{key.removeprefix("has_"): bool(value) for key, value in values.items()},
         madrs_remission_max=cutoff or ClinicMeasurePolicy().madrs_remission_max,
     )
 

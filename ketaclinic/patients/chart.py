@@ -10,15 +10,33 @@ them and no one edits another app's template:
 `context(user, patient)` runs only when the user may see the chart; it returns the template
 context for the panel, or None to hide the panel. It must use its app's selectors (with their own
 select_related / prefetch), so the chart's query count stays independent of record counts.
+
+A panel may also give `facts(since)`: annotations on the patient's row (name -> expression, the
+patient being `OuterRef("pk")`; `since` is the start of the chart's recent window, RECENT_DAYS
+ago). Every panel's facts are read in one query per chart, and such a panel's context is called
+as `context(user, patient, facts)` with the values by name. Panels use them to skip the reads
+that would come back empty (most patients of a large clinic have no courses, doses or ledger
+entries), so the chart does not pay a round trip per panel to find that out.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_DATETIME,
+    PLACEHOLDER_ID,
+    CompiledValuesQuery,
+)
 from ketaclinic.patients.models import Patient
+
+# The chart's recent window (check-ins of the last 30 days, ...), for the panels' facts.
+RECENT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -26,8 +44,9 @@ class Panel:
     key: str
     title: str
     template: str
-    context: Callable[[Any, Patient], Mapping[str, Any] | None]
+    context: Callable[..., Mapping[str, Any] | None]
     order: int = 100
+    facts: Callable[[datetime], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -39,16 +58,61 @@ class RenderedPanel:
 
 
 _PANELS: dict[str, Panel] = {}
+_FACTS: dict[tuple[str, ...], CompiledValuesQuery] = {}
+_FACTS_LOCK = threading.Lock()
 
 
 def register(panel: Panel) -> None:
     _PANELS[panel.key] = panel
 
 
+def _facts_query(panels: tuple[Panel, ...]) -> CompiledValuesQuery:
+    """One query for every panel's facts, compiled once per set of panels; the columns are
+    named `f<index>_<name>` so two panels may use the same name."""
+    key = tuple(p.key for p in panels)
+    found = _FACTS.get(key)
+    if found is not None:
+        return found
+
+    def build(patient_id: int, since: datetime) -> Any:
+        annotations: dict[str, Any] = {}
+        for index, panel in enumerate(panels):
+            assert panel.facts is not None
+            for name, expression in panel.facts(since).items():
+                annotations[f"f{index}_{name}"] = expression
+        return Patient.objects.filter(pk=patient_id).annotate(**annotations).values(*annotations)
+
+    with _FACTS_LOCK:
+        found = _FACTS.setdefault(
+            key,
+            CompiledValuesQuery(build, patient_id=PLACEHOLDER_ID, since=PLACEHOLDER_DATETIME),
+        )
+    return found
+
+
+def panel_facts(patient_id: int, panels: tuple[Panel, ...]) -> dict[str, dict[str, Any]]:
+    """Panel key -> its facts about the patient (one query for all of them)."""
+    if not panels:
+        return {}
+    since = clock.now() - timedelta(days=RECENT_DAYS)
+    rows = _facts_query(panels).rows(patient_id=patient_id, since=since)
+    row = rows[0] if rows else {}
+    facts: dict[str, dict[str, Any]] = {p.key: {} for p in panels}
+    for column, value in row.items():
+        index, name = column[1:].split("_", 1)
+        facts[panels[int(index)].key][name] = value
+    return facts
+
+
 def panels_for(user: Any, patient: Patient) -> list[RenderedPanel]:
+    ordered = sorted(_PANELS.values(), key=lambda p: (p.order, p.key))
+    facts = panel_facts(patient.pk, tuple(p for p in ordered if p.facts is not None))
     rendered = []
-    for panel in sorted(_PANELS.values(), key=lambda p: (p.order, p.key)):
-        context = panel.context(user, patient)
+    for panel in ordered:
+        if panel.facts is not None:
+            context = panel.context(user, patient, facts[panel.key])
+        else:
+            context = panel.context(user, patient)
         if context is not None:
             rendered.append(RenderedPanel(panel.key, panel.title, panel.template, context))
     return rendered

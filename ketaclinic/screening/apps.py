@@ -7,7 +7,7 @@ class ScreeningConfig(AppConfig):
 
     def ready(self) -> None:
         from ketaclinic.patients import chart
-        from ketaclinic.screening.chart_panel import intake_panel
+        from ketaclinic.screening.chart_panel import intake_facts, intake_panel
 
         chart.register(
             chart.Panel(
@@ -16,5 +16,6 @@ class ScreeningConfig(AppConfig):
                 order=20,
                 template="screening/chart_panel.html",
                 context=intake_panel,
+                facts=intake_facts,
             )
         )

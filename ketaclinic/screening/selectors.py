@@ -7,7 +7,7 @@ check) so their lists stay free of N+1 queries.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -502,9 +502,10 @@ _CHART_INTAKE_FIELDS = (
 )
 
 
-def _summary_query(patient_id: int) -> QuerySet[Patient]:
-    """The chart summary's one row: the latest intake, the primary diagnosis, the consents in
-    force, and the REMS enrolment and ride home (every column of each, to rebuild them)."""
+def summary_facts() -> dict[str, Any]:
+    """The chart summary's one row as annotations on the patient: the latest intake, the
+    primary diagnosis, the consents in force, and the REMS enrolment and ride home (every column
+    of each, to rebuild them). Read with the other chart panels' facts (patients.chart)."""
     from django.db.models import Exists, F, OuterRef, Subquery
 
     intakes = Intake.objects.filter(patient_id=OuterRef("pk")).order_by("-created_at", "-id")
@@ -532,6 +533,11 @@ def _summary_query(patient_id: int) -> QuerySet[Patient]:
         "_has_decisions": Exists(EligibilityDecision.objects.filter(patient_id=OuterRef("pk"))),
         "_has_baselines": Exists(BaselineMeasure.objects.filter(patient_id=OuterRef("pk"))),
     }
+    return annotations
+
+
+def _summary_query(patient_id: int) -> QuerySet[Patient]:
+    annotations = summary_facts()
     return Patient.objects.filter(pk=patient_id).annotate(**annotations).values(*annotations)
 
 
@@ -560,7 +566,7 @@ _BASELINES = CompiledModelQuery(
 )
 
 
-def _related_from(row: dict[str, Any], prefix: str, model: Any) -> Any:
+def _related_from(row: Mapping[str, Any], prefix: str, model: Any) -> Any:
     """The one-to-one record read along in the summary row, or None when the patient has none."""
     if row[f"_{prefix}_id"] is None:
         return None
@@ -572,14 +578,19 @@ def _related_from(row: dict[str, Any], prefix: str, model: Any) -> Any:
     )
 
 
-def chart_summary(patient: Patient, *, clinical: bool) -> ChartSummary:
+def chart_summary(
+    patient: Patient, *, clinical: bool, facts: Mapping[str, Any] | None = None
+) -> ChartSummary:
     """One patient row with everything annotated (referral, primary diagnosis, consents, REMS,
-    ride home); clinicians also get the decisions, overrides when one is needed, and baseline
-    scores."""
-    found = _SUMMARY.rows(patient_id=patient.pk)
-    if not found:
-        raise Patient.DoesNotExist
-    row = found[0]
+    ride home: `facts` when the chart read them already, see `summary_facts`); clinicians also
+    get the decisions, overrides when one is needed, and baseline scores."""
+    if facts:
+        row: Mapping[str, Any] = facts
+    else:
+        found = _SUMMARY.rows(patient_id=patient.pk)
+        if not found:
+            raise Patient.DoesNotExist
+        row = found[0]
     intake = None
     if row["_intake_id"] is not None:
         intake = Intake(

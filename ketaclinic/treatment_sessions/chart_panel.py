@@ -5,7 +5,7 @@ route. Three queries whatever the number of sessions (selectors.cumulative_expos
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from ketaclinic.accounts import access
 from ketaclinic.core import clock
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatment_sessions import selectors
+from ketaclinic.treatment_sessions.models import TreatmentSession
 
 ROUTE_LABELS = {"iv": "IV", "intranasal": "Intranasal", "im": "IM", "oral": "Oral"}
 # The newest sessions shown in the table (totals count every session).
@@ -25,8 +26,23 @@ def mg_text(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def exposure_panel(user: Any, patient: Patient) -> Mapping[str, Any] | None:
+def exposure_facts(since: datetime) -> Mapping[str, Any]:
+    """Read with the other panels' facts (patients.chart): most patients have no dosed
+    session, and the panel is hidden for them."""
+    from django.db.models import Exists, OuterRef
+
+    dosed = TreatmentSession.objects.filter(
+        patient_id=OuterRef("pk"), dosing_started_at__isnull=False
+    )
+    return {"has_dosed": Exists(dosed)}
+
+
+def exposure_panel(
+    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
+) -> Mapping[str, Any] | None:
     if not access.has_permission(user, "course.view", patient.clinic_id):
+        return None
+    if not (facts or {}).get("has_dosed", True):
         return None
     now = clock.now()
     exposure = selectors.cumulative_exposure(patient.pk, now)
@@ -94,5 +110,6 @@ def register() -> None:
             order=40,
             template="treatment_sessions/chart_panel_exposure.html",
             context=exposure_panel,
+            facts=exposure_facts,
         )
     )
