@@ -13,7 +13,7 @@ from django.http import Http404
 from ketaclinic.accounts import access
 from ketaclinic.clinical import TREATMENTS, get_treatment
 from ketaclinic.core import clock
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery, CompiledValuesQuery
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.treatment_sessions.choices import SessionStatus
 from ketaclinic.treatment_sessions.models import PreDoseCheck, RemsSubmission, TreatmentSession
 
@@ -76,45 +76,44 @@ def _dosed_sessions_query(patient_id: int) -> QuerySet[TreatmentSession]:
     ).order_by("dosing_started_at", "id")
 
 
-def _drawn_query(patient_id: int) -> QuerySet[Any, Any]:
-    """The ledger's administrations to the patient's dosed sessions."""
+def _exposure_query(patient_id: int) -> QuerySet[TreatmentSession]:
+    """The dosed sessions, each with the mg the ledger's administrations drew for it (None
+    without any) and the weight of its last pre-dose check (None without any)."""
+    from django.db.models import OuterRef, Subquery, Sum
+
     from ketaclinic.controlled_substances.choices import EntryKind
     from ketaclinic.controlled_substances.models import LedgerEntry
 
-    return LedgerEntry.objects.filter(
-        treatment_session_id__in=_dosed_sessions_query(patient_id).values("id"),
-        kind=EntryKind.ADMINISTER,
-    ).values("treatment_session_id", "quantity_mg")
+    administered = (
+        LedgerEntry.objects.filter(treatment_session_id=OuterRef("pk"), kind=EntryKind.ADMINISTER)
+        .order_by()
+        .values("treatment_session_id")
+        .annotate(total=Sum("quantity_mg"))
+        .values("total")
+    )
+    weight = (
+        PreDoseCheck.objects.filter(session_id=OuterRef("pk"))
+        .order_by("-recorded_at", "-pk")
+        .values("weight_kg")[:1]
+    )
+    return _dosed_sessions_query(patient_id).annotate(
+        administered_mg=Subquery(administered), last_weight_kg=Subquery(weight)
+    )
 
 
-# On every chart (core.compiled_query); most patients have no dosed session, so the ledger and
-# the pre-dose checks are read only for those who do.
-_DOSED_SESSIONS = CompiledModelQuery(_dosed_sessions_query, patient_id=PLACEHOLDER_ID)
-_DRAWN = CompiledValuesQuery(_drawn_query, patient_id=PLACEHOLDER_ID)
-# Every pre-dose weight of those sessions, oldest check first.
-_WEIGHTS = CompiledValuesQuery(
-    lambda patient_id: (
-        PreDoseCheck.objects.filter(session_id__in=_dosed_sessions_query(patient_id).values("id"))
-        .order_by("recorded_at", "pk")
-        .values("session_id", "weight_kg")
-    ),
-    patient_id=PLACEHOLDER_ID,
-)
+# On every chart with a dosed session: one query, compiled once (core.compiled_query).
+_EXPOSURE = CompiledModelQuery(_exposure_query, patient_id=PLACEHOLDER_ID)
 
 
 def cumulative_exposure(patient_id: int, as_of: datetime) -> Exposure:
     """mg and mg/kg per session (from the ledger's administrations and the same-day weight),
     rolling 28-day total, sessions in the last 30 days and lifetime total per route."""
-    sessions: list[TreatmentSession] = _DOSED_SESSIONS.objects(patient_id=patient_id)
-    drawn: dict[int, Decimal] = {}
-    # The weight of each session's last pre-dose check (None when it has none).
-    weights: dict[int, Decimal | None] = {}
-    if sessions:
-        for session_id, quantity in _DRAWN.tuples(patient_id=patient_id):
-            if session_id is not None:
-                drawn[session_id] = drawn.get(session_id, Decimal(0)) - quantity
-        for session_id, weight_kg in _WEIGHTS.tuples(patient_id=patient_id):
-            weights[session_id] = weight_kg
+    sessions: list[Any] = _EXPOSURE.objects(patient_id=patient_id)
+    # Administrations are recorded as negative quantities (stock leaving the safe).
+    drawn: dict[int, Decimal] = {
+        s.pk: Decimal(0) - s.administered_mg for s in sessions if s.administered_mg is not None
+    }
+    weights: dict[int, Decimal | None] = {s.pk: s.last_weight_kg for s in sessions}
     rows: list[SessionExposure] = []
     for session in sessions:
         if session.pk not in drawn or session.dosing_started_at is None:
