@@ -167,3 +167,19 @@ def test_audit_appends_inside_a_callers_transaction_without_a_savepoint(world: W
         raise RuntimeError("the caller's write failed")
     assert AuditEvent.objects.count() == before + 2
     assert not AuditEvent.objects.filter(detail="rolled back").exists()
+
+
+def test_values_query_tuples_are_the_values_list_rows(world: World) -> None:
+    nurse = world.users["nurse"]
+    start = clock.now() - timedelta(minutes=1)
+    record_event(action="read", user=nurse, changes={"n": 1}, detail="first")
+    record_event(action="read", user=nurse, changes={"n": 2}, detail="second")
+
+    rows = _EVENTS_SINCE.tuples(user_id=nurse.pk, since=start, action="read")
+    expected = list(
+        AuditEvent.objects.filter(user_id=nurse.pk, occurred_at__gte=start, action="read")
+        .order_by("seq")
+        .values_list("seq", "occurred_at", "changes", "action")
+    )
+    assert rows == expected and len(rows) == 2
+    assert rows[0][2] == {"n": 1}  # converted as the ORM does (JSON)
