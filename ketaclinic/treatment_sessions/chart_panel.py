@@ -1,6 +1,7 @@
 """The cumulative exposure panel of the patient chart (clinical.md §10): mg and mg/kg per
 session, the rolling 28-day total, sessions in the last 30 days and the lifetime total per
-route. Three queries whatever the number of sessions (selectors.cumulative_exposure)."""
+route. One query whatever the number of sessions (selectors.cumulative_exposure), none for a
+patient without a dosed session (the chart's facts say so)."""
 
 from __future__ import annotations
 
