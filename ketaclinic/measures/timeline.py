@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -69,7 +69,9 @@ class SessionMark:
             return f"{route} {self.dose_mg_per_kg.normalize()} mg/kg"
         return route
 
-    @property
+    # Cached: timelines are cached (build_timeline) and every chart of the patient labels each
+    # session's marker once per instrument.
+    @cached_property
     def label(self) -> str:
         return f"Session {self.number} ({self.on:%Y-%m-%d}): {self.dose_label}"
 
