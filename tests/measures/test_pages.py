@@ -394,3 +394,26 @@ def test_the_chart_uses_the_clinics_madrs_remission_cut_off(world, enrolled, clo
     prescriber = client_for("prescriber")
     # 11 is above the stricter cut-off (ESCAPE-TRD <= 10) but still a >= 50% drop from 28.
     assert status.search(prescriber.get(chart).content.decode()).group(1) == "Response"
+
+
+def test_chart_score_series_reads_as_the_orm_does(world, enrolled, clock):
+    # points_by_instrument reads plain tuples (the time as the UTC wall clock on PostgreSQL, the
+    # flags as JSON text): the points must be the ORM's, to the microsecond and the flag.
+    from zoneinfo import ZoneInfo
+
+    from ketaclinic.measures import selectors
+
+    weekly_scores(world, 6)
+    factories.clinic_score(
+        world.users["nurse"],
+        world.patient_a,
+        "phq9",
+        factories.phq9(20, item9=2),  # the safety item: a flag to read back
+        at=services.clock.now() + timedelta(days=50, microseconds=123_456),
+    )
+    tz = ZoneInfo(world.patient_a.clinic.timezone)
+    grouped = selectors.points_by_instrument(world.patient_a.pk, tz)
+    expected = selectors.score_points(world.patient_a.pk, "phq9", tz)
+    assert grouped["phq9"] == expected and len(expected) == 7
+    assert all(p.completed_at.utcoffset() == timedelta(0) for p in grouped["phq9"])
+    assert grouped["phq9"][-1].suicidal_ideation and not grouped["phq9"][0].suicidal_ideation
