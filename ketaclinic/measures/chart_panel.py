@@ -45,7 +45,7 @@ def table_rows(points: Sequence[ScorePoint], response_url: str | None) -> SafeSt
     and date filter per cell cost more than the rest of the table."""
     lines = []
     for p in points:
-        day = f"{p.day:%Y-%m-%d}"
+        day = p.day.isoformat()  # YYYY-MM-DD, as strftime gives it but cheaper
         if response_url is not None:
             href = response_url.replace(_ID_MARK, str(p.response_id))
             day = f'<a href="{href}">{day}</a>'
