@@ -139,7 +139,7 @@ def _hashed_text_around_seq(event: AuditEvent) -> tuple[str, str] | None:
     return before + '"seq":', after
 
 
-def _sql_cast_type(field: models.Field[Any, Any]) -> str:
+def _sql_cast_type(field: Any) -> str:
     # Text rather than varchar(n): a cast to varchar(n) would silently truncate, an insert of a
     # too long text into the column fails loudly.
     if isinstance(field, models.CharField):
