@@ -15,7 +15,20 @@ from ketaclinic.clinical import TREATMENTS, get_treatment
 from ketaclinic.core import clock
 from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.treatment_sessions.choices import SessionStatus
-from ketaclinic.treatment_sessions.models import RemsSubmission, TreatmentSession
+from ketaclinic.treatment_sessions.models import (
+    AdverseEvent,
+    DischargeAssessment,
+    DissociationScore,
+    EsketamineDevice,
+    InfusionOrder,
+    Intervention,
+    PreDoseCheck,
+    RemsSubmission,
+    SessionTransition,
+    TreatmentSession,
+    VitalAlert,
+    VitalSign,
+)
 
 
 def sessions_for(user: Any, permission: str = "course.view") -> QuerySet[TreatmentSession]:
@@ -49,6 +62,160 @@ _SESSION = CompiledModelQuery(
     ),
     session_id=PLACEHOLDER_ID,
 )
+
+
+# --- Everything the workspace shows of one session, each table read once ----------------------
+
+
+def _compiled(build: Any) -> CompiledModelQuery:
+    return CompiledModelQuery(build, session_id=PLACEHOLDER_ID)
+
+
+def _ledger_entries(session_id: int) -> QuerySet[Any]:
+    from django.db.models.expressions import RawSQL
+
+    from ketaclinic.controlled_substances.models import LedgerEntry
+
+    # The ledger keeps the session id in a BigIntegerField, whose parameter PostgreSQL's driver
+    # wraps (Int8) so the compiled query could not find its placeholder: a plain parameter
+    # with an explicit cast instead (still the indexed column, on PostgreSQL and SQLite).
+    as_bigint = RawSQL("CAST(%s AS BIGINT)", (session_id,))
+    return (
+        LedgerEntry.objects.filter(treatment_session_id=as_bigint)
+        .select_related("lot__product", "location", "witness")
+        .order_by("seq")
+    )
+
+
+# One compiled query per table (core.compiled_query): the workspace is opened at every step
+# and on every reading, and Django took longer to build these queries than the database to run
+# them.
+_ROW_QUERIES: dict[str, CompiledModelQuery] = {
+    "checks": _compiled(
+        lambda session_id: (
+            PreDoseCheck.objects.filter(session_id=session_id)
+            .select_related("acknowledged_by", "prescriber_on_site", "recorded_by")
+            .order_by("recorded_at", "id")
+        )
+    ),
+    "orders": _compiled(
+        lambda session_id: (
+            InfusionOrder.objects.filter(session_id=session_id)
+            .select_related("ordered_by", "checked_by")
+            .order_by("ordered_at", "id")
+        )
+    ),
+    "devices": _compiled(
+        lambda session_id: (
+            EsketamineDevice.objects.filter(session_id=session_id)
+            .select_related("recorded_by")
+            .order_by("number")
+        )
+    ),
+    "ledger": _compiled(_ledger_entries),
+    "vitals": _compiled(
+        lambda session_id: (
+            VitalSign.objects.filter(session_id=session_id)
+            .select_related("recorded_by")
+            .order_by("taken_at", "id")
+        )
+    ),
+    "alerts": _compiled(
+        lambda session_id: (
+            VitalAlert.objects.filter(session_id=session_id)
+            .select_related("acknowledged_by", "reading")
+            .order_by("id")
+        )
+    ),
+    "discharges": _compiled(
+        lambda session_id: (
+            DischargeAssessment.objects.filter(session_id=session_id)
+            .select_related("assessed_by")
+            .order_by("assessed_at", "id")
+        )
+    ),
+    "cadss": _compiled(
+        lambda session_id: (
+            DissociationScore.objects.filter(session_id=session_id)
+            .select_related("recorded_by")
+            .order_by("scored_at", "id")
+        )
+    ),
+    "interventions": _compiled(
+        lambda session_id: (
+            Intervention.objects.filter(session_id=session_id)
+            .select_related("recorded_by")
+            .order_by("given_at", "id")
+        )
+    ),
+    "events": _compiled(
+        lambda session_id: (
+            AdverseEvent.objects.filter(session_id=session_id)
+            .select_related("recorded_by")
+            .order_by("onset_at", "id")
+        )
+    ),
+    "history": _compiled(
+        lambda session_id: (
+            SessionTransition.objects.filter(session_id=session_id)
+            .select_related("actor")
+            .order_by("at", "id")
+        )
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SessionRows:
+    """The rows of one session's tables, each read once, oldest first (by the models' own
+    ordering). The workspace shows them and hands them to the services' guards, the vitals
+    schedule and the REMS form check, which would otherwise read the same tables again."""
+
+    checks: list[PreDoseCheck]
+    orders: list[InfusionOrder]
+    devices: list[EsketamineDevice]
+    ledger: list[Any]  # controlled_substances.LedgerEntry, by ledger sequence
+    vitals: list[VitalSign]
+    alerts: list[VitalAlert]
+    discharges: list[DischargeAssessment]
+    cadss: list[DissociationScore]
+    interventions: list[Intervention]
+    events: list[AdverseEvent]
+    history: list[SessionTransition]
+
+    @property
+    def latest_check(self) -> PreDoseCheck | None:
+        return self.checks[-1] if self.checks else None
+
+    @property
+    def latest_order(self) -> InfusionOrder | None:
+        return self.orders[-1] if self.orders else None
+
+    @property
+    def latest_discharge(self) -> DischargeAssessment | None:
+        return self.discharges[-1] if self.discharges else None
+
+    @property
+    def last_vitals_at(self) -> datetime | None:
+        return self.vitals[-1].taken_at if self.vitals else None
+
+    @property
+    def administrations(self) -> list[Any]:
+        """The ledger's administration entries (reversals are separate entries)."""
+        from ketaclinic.controlled_substances.choices import EntryKind
+
+        return [e for e in self.ledger if e.kind == EntryKind.ADMINISTER]
+
+    @property
+    def open_alerts(self) -> list[VitalAlert]:
+        return [a for a in self.alerts if a.acknowledged_by_id is None]
+
+
+def session_rows(session: TreatmentSession) -> SessionRows:
+    """Every row the workspace needs of `session`: one query per table, whatever its size."""
+    return SessionRows(
+        **{name: query.objects(session_id=session.pk) for name, query in _ROW_QUERIES.items()}
+    )
 
 
 @dataclass(frozen=True)

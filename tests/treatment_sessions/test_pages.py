@@ -8,13 +8,15 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.controlled_substances.models import LedgerEntry
-from ketaclinic.treatment_sessions import services
+from ketaclinic.core import clock
+from ketaclinic.treatment_sessions import selectors, services
 from ketaclinic.treatment_sessions.choices import SessionStatus as S
 from ketaclinic.treatment_sessions.models import (
     AdverseEvent,
@@ -378,7 +380,57 @@ def test_workspace_queries_do_not_grow_with_rows(world, frozen_now, client_for):
             data={"code": "nausea", "severity": "mild", "outcome": "resolved"},
         )  # fmt: skip
     assert workspace_queries(client, session) == few
-    assert few <= 45, few
+    assert few <= 25, few
+
+
+def test_observation_workspace_reads_each_table_once(world, frozen_now, client_for):
+    """In observation the page shows the flowsheet, when vitals are due and what still stops
+    discharge: the guards use the rows the page read rather than reading them again, so the
+    queries are few and the same for 1 or 9 readings, alerts and assessments."""
+    nurse_user = world.users["nurse"]
+    client = client_for("nurse")
+    session = force_state(world, new_session(world), S.CHECKED_IN)
+    services.session_record_pre_dose(actor=nurse_user, session=session, data=GOOD)
+    session = force_state(world, session, S.GATE_PASSED)
+    services.session_order_infusion(
+        actor=nurse_user, session=session, dose_mg_per_kg="0.5", minutes=40,
+        concentration_mg_per_ml="1",
+    )  # fmt: skip
+    session = force_state(world, session, S.OBSERVING)
+
+    def one_more_of_each() -> None:
+        frozen_now.shift(timedelta(minutes=5))
+        services.session_record_vitals(actor=nurse_user, session=session, data={**BP_OK,
+                                       "systolic_mmhg": 190})  # fmt: skip
+        services.session_assess_discharge(actor=nurse_user, session=session, data=ALL_CLEAR)
+
+    one_more_of_each()
+    html = page(client, session)
+    assert 'data-testid="vitals-due"' in html and 'data-testid="ready-blockers"' in html
+    assert "Acknowledge 1 open alert(s) first." in html
+    few = workspace_queries(client, session)
+    for _ in range(8):
+        one_more_of_each()
+    html = page(client, session)
+    assert html.count('data-testid="vitals-row"') == 9
+    assert "Acknowledge 9 open alert(s) first." in html
+    assert workspace_queries(client, session) == few
+    rows = selectors.session_rows(session)
+    for to, guards in services.GUARDS.items():  # the rows give each guard the same answer
+        for guard in guards:
+            try:
+                expected = guard(session)
+            except ValidationError as exc:
+                with pytest.raises(ValidationError) as same:
+                    guard(session, rows)
+                assert same.value.messages == exc.messages, (to, guard)
+            else:
+                assert guard(session, rows) == expected, (to, guard)
+    now = clock.now()
+    assert services.next_vitals_due(session, now, rows) == services.next_vitals_due(session, now)
+    # One query per table the page shows (each read once) plus sign-in, session and audit:
+    # the guards, the vitals schedule and the discharge check read nothing more.
+    assert few <= 23, few  # 28 when each guard read its table again
 
 
 def test_pre_session_answers_and_safety_flags_show_in_the_workspace(world, client_for):
