@@ -1,9 +1,12 @@
 """Form widgets that write their HTML in Python: the markup of Django's widget templates
-(input.html, select.html, select_option.html, attrs.html), without the template engine.
+(input.html, select.html, select_option.html, textarea.html, attrs.html) and of the field label
+(forms/label.html), without the template engine.
 
 Why: the filter forms above the ledger and the DEA reports render a template per widget and
-another per <option>; on those pages that cost more than the rest of the form. Values and labels
-are escaped exactly as the templates do (html.escape, like Django's escape).
+another per <option>; on those pages that cost more than the rest of the form. The treatment
+session workspace shows up to a dozen fields per step, each with a widget and a label template.
+Values and labels are escaped exactly as the templates do (html.escape, like Django's escape;
+conditional_escape where the template prints a value that may already be safe).
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from html import escape
 from typing import Any
 
 from django import forms
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+
+
+def _format(value: Any) -> str:
+    """`{{ value|stringformat:'s' }}`: escaped, unless already safe (the filter keeps safety)."""
+    return conditional_escape(str(value))
 
 
 def _attrs(attrs: dict[str, Any]) -> str:
@@ -22,16 +31,14 @@ def _attrs(attrs: dict[str, Any]) -> str:
         if value is False:
             continue
         out.append(
-            f" {escape(str(name))}"
-            if value is True
-            else f' {escape(str(name))}="{escape(str(value))}"'
+            f" {escape(str(name))}" if value is True else f' {escape(str(name))}="{_format(value)}"'
         )
     return "".join(out)
 
 
 def _input(widget: dict[str, Any]) -> str:
     value = widget["value"]
-    value_attr = "" if value is None else f' value="{escape(str(value))}"'
+    value_attr = "" if value is None else f' value="{_format(value)}"'
     return (
         f'<input type="{escape(str(widget["type"]))}" name="{escape(widget["name"])}"'
         f"{value_attr}{_attrs(widget['attrs'])}>"
@@ -39,28 +46,39 @@ def _input(widget: dict[str, Any]) -> str:
 
 
 def _select(widget: dict[str, Any]) -> str:
+    """select.html and select_option.html, newlines and indentation included."""
     out = [f'<select name="{escape(widget["name"])}"{_attrs(widget["attrs"])}>']
     for group_name, group_choices, _index in widget["optgroups"]:
         if group_name:
-            out.append(f'<optgroup label="{escape(str(group_name))}">')
+            out.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
         for option in group_choices:
             out.append(
-                f'<option value="{escape(str(option["value"]))}"{_attrs(option["attrs"])}>'
-                f"{escape(str(option['label']))}</option>"
+                f'\n  <option value="{_format(option["value"])}"{_attrs(option["attrs"])}>'
+                f"{conditional_escape(option['label'])}</option>\n"
             )
         if group_name:
-            out.append("</optgroup>")
-    out.append("</select>")
-    return "\n".join(out)
+            out.append("\n  </optgroup>")
+    out.append("\n</select>")
+    return "".join(out)
+
+
+def _textarea(widget: dict[str, Any]) -> str:
+    """django/forms/widgets/textarea.html (the newline after the tag is Django's too)."""
+    value = widget["value"]
+    text = conditional_escape(value) if value else ""
+    return f'<textarea name="{escape(widget["name"])}"{_attrs(widget["attrs"])}>\n{text}</textarea>'
 
 
 class _PythonRendered:
+    @staticmethod
+    def _html(widget: dict[str, Any]) -> str:
+        return _select(widget) if "optgroups" in widget else _input(widget)
+
     def _render(
         self, template_name: str, context: dict[str, Any], renderer: Any = None
     ) -> SafeString:
-        widget = context["widget"]
         # Safe: every value and label above went through escape().
-        return mark_safe(_select(widget) if "optgroups" in widget else _input(widget))  # noqa: S308
+        return mark_safe(self._html(context["widget"]))  # noqa: S308
 
 
 class TextInput(_PythonRendered, forms.TextInput):
@@ -71,5 +89,44 @@ class DateInput(_PythonRendered, forms.DateInput):
     pass
 
 
+class NumberInput(_PythonRendered, forms.NumberInput):
+    pass
+
+
+class CheckboxInput(_PythonRendered, forms.CheckboxInput):
+    pass
+
+
 class Select(_PythonRendered, forms.Select):
     pass
+
+
+class Textarea(_PythonRendered, forms.Textarea):
+    _html = staticmethod(_textarea)
+
+
+def label_html(context: dict[str, Any]) -> SafeString:
+    """django/forms/label.html from the context BoundField.label_tag() gives it."""
+    label = conditional_escape(context["label"])
+    if not context["use_tag"]:
+        return label
+    tag = conditional_escape(context["tag"])
+    attrs = "".join(
+        f" {conditional_escape(name)}"
+        if value is True
+        else f' {conditional_escape(name)}="{_format(value)}"'
+        for name, value in (context["attrs"] or {}).items()
+        if value is not False
+    )
+    # Safe: the tag, attributes and label were escaped above.
+    return mark_safe(f"<{tag}{attrs}>{label}</{tag}>")  # noqa: S308
+
+
+class PythonLabels:
+    """A form mixin: field labels (`{{ field.label_tag }}`) written by `label_html` instead of
+    the label template; every other form template renders as before."""
+
+    def render(self, template_name: Any = None, context: Any = None, renderer: Any = None) -> Any:
+        if template_name is not None and template_name == self.template_name_label:  # type: ignore[attr-defined]
+            return label_html(context)
+        return super().render(template_name, context, renderer)  # type: ignore[misc]
