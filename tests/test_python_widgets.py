@@ -150,3 +150,45 @@ def test_session_forms_render_as_with_djangos_templates(form_class, bound):
         assert isinstance(widget, w._PythonRendered), field.name
         assert str(field) == django_field_html(field), field.name
         assert str(field.label_tag()) == django_label(field), field.name
+
+
+class HelpAndHidden(forms.Form):
+    shown = forms.CharField(label=NASTY, help_text=f"Help {NASTY}", widget=w.TextInput)
+    secret = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def clean_shown(self) -> str:
+        raise forms.ValidationError(f"Wrong: {NASTY}")
+
+
+def include_html(form: forms.Form) -> str:
+    """The fields through templates/includes/field.html, as the pages include it."""
+    from django.template import engines
+
+    template = engines["django"].from_string(
+        '{% for field in form %}{% include "includes/field.html" %}{% endfor %}'
+    )
+    return template.render({"form": form})
+
+
+@pytest.mark.parametrize("form_class", [*SESSION_FORMS, HelpAndHidden], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("bound", [False, True])
+def test_fields_write_what_the_field_include_writes(form_class, bound):
+    data = {name: NASTY for name in form_class.base_fields} if bound else None
+    form = form_class(data=data)
+    if bound:
+        form.is_valid()
+    assert str(w.fields_html(form)) == include_html(form)
+
+
+def test_the_template_filters_match_the_include():
+    from django.template import engines
+
+    form = HelpAndHidden(data={"shown": NASTY})
+    form.is_valid()
+    template = engines["django"].from_string(
+        "{% load python_forms %}{{ form|fields_html }}|{{ form.shown|field_html }}|"
+        "{{ missing|field_html }}"
+    )
+    fields = include_html(form)
+    shown = include_html(HelpAndHidden(data={"shown": NASTY})).split("</div>")[0] + "</div>\n"
+    assert template.render({"form": form}) == f"{fields}|{shown}|"

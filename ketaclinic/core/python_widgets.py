@@ -130,3 +130,31 @@ class PythonLabels:
         if template_name is not None and template_name == self.template_name_label:  # type: ignore[attr-defined]
             return label_html(context)
         return super().render(template_name, context, renderer)  # type: ignore[misc]
+
+
+def field_html(field: Any) -> SafeString:
+    """What templates/includes/field.html writes for one bound field (label, widget, help text
+    and errors), whitespace included, without rendering a template per field."""
+    if field.is_hidden:
+        return mark_safe(f'<div class="field">\n  {field}\n</div>\n')  # noqa: S308
+    auto_id = conditional_escape(field.auto_id)
+    help_text = (
+        f'<small id="{auto_id}_helptext">{conditional_escape(field.help_text)}</small>'
+        if field.help_text
+        else ""
+    )
+    errors = "".join(
+        f'<small class="field-error" id="{auto_id}_error" role="alert">'
+        f"{conditional_escape(error)}</small>"
+        for error in field.errors
+    )
+    # Safe: the label and widget are safe HTML, the rest was escaped above.
+    return mark_safe(  # noqa: S308
+        f'<div class="field">\n  \n  {field.label_tag()}\n  {field}\n  {help_text}\n  {errors}'
+        "\n  \n</div>\n"
+    )
+
+
+def fields_html(form: Any) -> SafeString:
+    """`{% for field in form %}{% include "includes/field.html" %}{% endfor %}`."""
+    return mark_safe("".join(field_html(field) for field in form))  # noqa: S308
