@@ -13,7 +13,7 @@ from django.http import Http404
 from ketaclinic.accounts import access
 from ketaclinic.clinical import TREATMENTS, get_treatment
 from ketaclinic.core import clock
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery, objects_together
 from ketaclinic.treatment_sessions.choices import SessionStatus
 from ketaclinic.treatment_sessions.models import (
     AdverseEvent,
@@ -182,6 +182,7 @@ class SessionRows:
     interventions: list[Intervention]
     events: list[AdverseEvent]
     history: list[SessionTransition]
+    safety_flags: list[Any]  # the patient's open measures.SafetyAlert rows, most urgent first
 
     @property
     def latest_check(self) -> PreDoseCheck | None:
@@ -212,10 +213,18 @@ class SessionRows:
 
 
 def session_rows(session: TreatmentSession) -> SessionRows:
-    """Every row the workspace needs of `session`: one query per table, whatever its size."""
-    return SessionRows(
-        **{name: query.objects(session_id=session.pk) for name, query in _ROW_QUERIES.items()}
+    """Every row the workspace needs of `session` (and the patient's open safety flags): one
+    query per table whatever its size, all sent in one round trip on PostgreSQL
+    (core.compiled_query.objects_together)."""
+    from ketaclinic.measures.selectors import OPEN_SAFETY_FLAGS
+
+    *found, safety_flags = objects_together(
+        [
+            *((query, {"session_id": session.pk}) for query in _ROW_QUERIES.values()),
+            (OPEN_SAFETY_FLAGS, {"patient_id": session.patient_id}),
+        ]
     )
+    return SessionRows(**dict(zip(_ROW_QUERIES, found, strict=True)), safety_flags=safety_flags)
 
 
 @dataclass(frozen=True)

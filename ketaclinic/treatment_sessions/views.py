@@ -193,8 +193,6 @@ def _workspace(
         pre_session = pre_session_responses([session.appointment_id]).get(
             session.appointment_id, []
         )
-    from ketaclinic.measures.selectors import safety_flags_for_patients
-
     context: dict[str, Any] = {
         "s": session,
         "patient": session.patient,
@@ -234,7 +232,7 @@ def _workspace(
         "discharge": rows.latest_discharge,
         "history": rows.history,
         "pre_session": pre_session,
-        "safety_flags": safety_flags_for_patients([session.patient_id]).get(session.patient_id, []),
+        "safety_flags": rows.safety_flags,
         "observation": _observation(session, devices, now),
         "now": now,
         "GateStatus": GateStatus,
