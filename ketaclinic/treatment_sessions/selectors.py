@@ -82,87 +82,112 @@ def _ledger_entries(session_id: int) -> QuerySet[Any]:
     as_bigint = RawSQL("CAST(%s AS BIGINT)", (session_id,))
     return (
         LedgerEntry.objects.filter(treatment_session_id=as_bigint)
-        .select_related("lot__product", "location", "witness")
+        .select_related("lot__product", "location")
         .order_by("seq")
     )
 
 
 # One compiled query per table (core.compiled_query): the workspace is opened at every step
 # and on every reading, and Django took longer to build these queries than the database to run
-# them.
+# them. The staff named on the rows are read once for all tables (_PEOPLE): joining the users
+# table into each query made PostgreSQL plan a join per table, longer than running them.
 _ROW_QUERIES: dict[str, CompiledModelQuery] = {
     "checks": _compiled(
-        lambda session_id: (
-            PreDoseCheck.objects.filter(session_id=session_id)
-            .select_related("acknowledged_by", "prescriber_on_site", "recorded_by")
-            .order_by("recorded_at", "id")
+        lambda session_id: PreDoseCheck.objects.filter(session_id=session_id).order_by(
+            "recorded_at", "id"
         )
     ),
     "orders": _compiled(
-        lambda session_id: (
-            InfusionOrder.objects.filter(session_id=session_id)
-            .select_related("ordered_by", "checked_by")
-            .order_by("ordered_at", "id")
+        lambda session_id: InfusionOrder.objects.filter(session_id=session_id).order_by(
+            "ordered_at", "id"
         )
     ),
     "devices": _compiled(
-        lambda session_id: (
-            EsketamineDevice.objects.filter(session_id=session_id)
-            .select_related("recorded_by")
-            .order_by("number")
-        )
+        lambda session_id: EsketamineDevice.objects.filter(session_id=session_id).order_by("number")
     ),
     "ledger": _compiled(_ledger_entries),
     "vitals": _compiled(
-        lambda session_id: (
-            VitalSign.objects.filter(session_id=session_id)
-            .select_related("recorded_by")
-            .order_by("taken_at", "id")
+        lambda session_id: VitalSign.objects.filter(session_id=session_id).order_by(
+            "taken_at", "id"
         )
     ),
     "alerts": _compiled(
-        lambda session_id: (
-            VitalAlert.objects.filter(session_id=session_id)
-            .select_related("acknowledged_by", "reading")
-            .order_by("id")
-        )
+        lambda session_id: VitalAlert.objects.filter(session_id=session_id).order_by("id")
     ),
     "discharges": _compiled(
-        lambda session_id: (
-            DischargeAssessment.objects.filter(session_id=session_id)
-            .select_related("assessed_by")
-            .order_by("assessed_at", "id")
+        lambda session_id: DischargeAssessment.objects.filter(session_id=session_id).order_by(
+            "assessed_at", "id"
         )
     ),
     "cadss": _compiled(
-        lambda session_id: (
-            DissociationScore.objects.filter(session_id=session_id)
-            .select_related("recorded_by")
-            .order_by("scored_at", "id")
+        lambda session_id: DissociationScore.objects.filter(session_id=session_id).order_by(
+            "scored_at", "id"
         )
     ),
     "interventions": _compiled(
-        lambda session_id: (
-            Intervention.objects.filter(session_id=session_id)
-            .select_related("recorded_by")
-            .order_by("given_at", "id")
+        lambda session_id: Intervention.objects.filter(session_id=session_id).order_by(
+            "given_at", "id"
         )
     ),
     "events": _compiled(
-        lambda session_id: (
-            AdverseEvent.objects.filter(session_id=session_id)
-            .select_related("recorded_by")
-            .order_by("onset_at", "id")
+        lambda session_id: AdverseEvent.objects.filter(session_id=session_id).order_by(
+            "onset_at", "id"
         )
     ),
     "history": _compiled(
-        lambda session_id: (
-            SessionTransition.objects.filter(session_id=session_id)
-            .select_related("actor")
-            .order_by("at", "id")
+        lambda session_id: SessionTransition.objects.filter(session_id=session_id).order_by(
+            "at", "id"
         )
     ),
 }
+
+# The staff members each table's rows name (foreign keys to the user), by _ROW_QUERIES name.
+_PEOPLE: dict[str, tuple[str, ...]] = {
+    "checks": ("prescriber_on_site", "acknowledged_by", "recorded_by"),
+    "orders": ("ordered_by", "checked_by"),
+    "devices": ("recorded_by",),
+    "ledger": ("witness",),
+    "vitals": ("recorded_by",),
+    "alerts": ("acknowledged_by",),
+    "discharges": ("assessed_by",),
+    "cadss": ("recorded_by",),
+    "interventions": ("recorded_by",),
+    "events": ("recorded_by",),
+    "history": ("actor",),
+}
+
+
+def _people(session_id: int) -> QuerySet[Any]:
+    """Every user named on the session's rows (the fields of _PEOPLE), in one query."""
+    from django.db.models import Q
+
+    from ketaclinic.accounts.models import User
+
+    named = Q()
+    for name, fields in _PEOPLE.items():
+        rows = _ROW_QUERIES[name]._build(session_id=session_id).order_by()
+        for name_field in fields:
+            named |= Q(pk__in=rows.values(f"{name_field}_id"))
+    return User.objects.filter(named).order_by("pk")
+
+
+_PEOPLE_QUERY = _compiled(_people)
+
+
+def _attach(found: dict[str, list[Any]], people: list[Any]) -> None:
+    """Put the users read once onto the rows naming them, and each alert's reading (one of the
+    session's vitals), as select_related would have: no query when the page reads them."""
+    by_id = {user.pk: user for user in people}
+    for name, fields in _PEOPLE.items():
+        for row in found[name]:
+            for name_field in fields:
+                user_id = getattr(row, f"{name_field}_id")
+                if user_id in by_id:
+                    setattr(row, name_field, by_id[user_id])
+    readings = {reading.pk: reading for reading in found["vitals"]}
+    for alert in found["alerts"]:
+        if alert.reading_id in readings:
+            alert.reading = readings[alert.reading_id]
 
 
 @dataclass(frozen=True)
@@ -218,13 +243,16 @@ def session_rows(session: TreatmentSession) -> SessionRows:
     (core.compiled_query.objects_together)."""
     from ketaclinic.measures.selectors import OPEN_SAFETY_FLAGS
 
-    *found, safety_flags = objects_together(
+    *tables, people, safety_flags = objects_together(
         [
             *((query, {"session_id": session.pk}) for query in _ROW_QUERIES.values()),
+            (_PEOPLE_QUERY, {"session_id": session.pk}),
             (OPEN_SAFETY_FLAGS, {"patient_id": session.patient_id}),
         ]
     )
-    return SessionRows(**dict(zip(_ROW_QUERIES, found, strict=True)), safety_flags=safety_flags)
+    found = dict(zip(_ROW_QUERIES, tables, strict=True))
+    _attach(found, people)
+    return SessionRows(**found, safety_flags=safety_flags)
 
 
 @dataclass(frozen=True)
