@@ -481,3 +481,31 @@ def test_im_and_oral_doses_are_drawn_and_given_without_an_iv_order(lg, client_fo
     post(nurse, "observe", session)
     session.refresh_from_db()
     assert session.status == S.OBSERVING
+
+
+@pytest.mark.parametrize("prefix", ["/", "/clinic-app/"])
+def test_workspace_action_paths_are_the_reversed_urls(prefix):
+    """The workspace fills each action's path in from a pattern reversed once: the same path
+    as reverse() for every action it links to, under any script prefix."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.urls import get_script_prefix, set_script_prefix
+
+    from ketaclinic.treatment_sessions.views import _SessionPaths
+
+    template = Path(settings.BASE_DIR, "ketaclinic/templates/treatment_sessions/workspace.html")
+    names = set(re.findall(r"\{\{ paths\.(\w+) \}\}", template.read_text()))
+    assert {"vitals", "assess_discharge", "stop_early"} <= names
+    before = get_script_prefix()
+    set_script_prefix(prefix)
+    try:
+        for session_id in (1, 24, 918273645, 2**40):
+            paths = _SessionPaths(session_id)
+            for name in names:
+                expected = reverse(f"treatment_sessions:{name}", args=[session_id])
+                assert paths[name] == expected and expected.startswith(prefix)
+        with pytest.raises(KeyError):
+            _SessionPaths(1)["no_such_action"]
+    finally:
+        set_script_prefix(before)
