@@ -192,3 +192,51 @@ def test_the_template_filters_match_the_include():
     fields = include_html(form)
     shown = include_html(HelpAndHidden(data={"shown": NASTY})).split("</div>")[0] + "</div>\n"
     assert template.render({"form": form}) == f"{fields}|{shown}|"
+
+
+def test_static_forms_are_written_once_and_only_when_empty():
+    """A `static_html` form's empty HTML is kept and reused; bound forms (their values and
+    errors) and forms with initial values are written afresh every time."""
+    static = [c for c in SESSION_FORMS if getattr(c, "static_html", False)]
+    assert session_forms.VitalsForm in static and session_forms.DischargeForm in static
+    for form_class in static:
+        first, second = w.fields_html(form_class()), w.fields_html(form_class())
+        assert first is second  # kept
+        assert str(first) == include_html(form_class())
+    bound = session_forms.VitalsForm(data={"systolic_mmhg": NASTY})
+    bound.is_valid()
+    assert str(w.fields_html(bound)) == include_html(bound) and "field-error" in include_html(bound)
+    with_initial = session_forms.InfusionOrderForm(initial={"minutes": 40})
+    assert 'value="40"' in w.fields_html(with_initial)
+    assert str(w.fields_html(with_initial)) == include_html(with_initial)
+    assert 'value="40"' not in w.fields_html(session_forms.InfusionOrderForm())
+
+
+def errors_include_html(form: Any) -> str:
+    from django.template import engines
+
+    template = engines["django"].from_string('{% include "includes/form_errors.html" %}')
+    return template.render({"form": form})
+
+
+class NonFieldError(forms.Form):
+    text = forms.CharField(required=False, widget=w.TextInput)
+
+    def clean(self) -> dict[str, Any]:
+        raise forms.ValidationError(f"Refused: {NASTY}")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: session_forms.VitalsForm(),
+        lambda: session_forms.VitalsForm(data={"systolic_mmhg": "126"}),  # valid
+        lambda: session_forms.VitalsForm(data={}),  # non-field: enter at least one measurement
+        lambda: session_forms.VitalsForm(data={"systolic_mmhg": NASTY}),  # a field error
+        lambda: NonFieldError(data={"text": "x"}),
+        lambda: "",  # a form missing from the page's context
+    ],
+)
+def test_form_errors_write_what_the_errors_include_writes(make):
+    form = make()
+    assert str(w.form_errors_html(form)) == errors_include_html(form)

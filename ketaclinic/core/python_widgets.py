@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
 
 def _format(value: Any) -> str:
@@ -156,5 +157,54 @@ def field_html(field: Any) -> SafeString:
 
 
 def fields_html(form: Any) -> SafeString:
-    """`{% for field in form %}{% include "includes/field.html" %}{% endfor %}`."""
+    """`{% for field in form %}{% include "includes/field.html" %}{% endfor %}`.
+
+    A form class that sets `static_html = True` promises that, unbound and without initial
+    values or prefix, its fields are the class's own (nothing in __init__ or the view changes
+    them, no choices from the database, no callable initial): its empty HTML is then the same
+    on every page and is written once per process and language.
+    """
+    key = _static_key(form)
+    if key is None:
+        return _fields_html(form)
+    html = _STATIC_HTML.get(key)
+    if html is None:
+        html = _STATIC_HTML[key] = _fields_html(form)
+    return html
+
+
+_STATIC_HTML: dict[tuple[Any, ...], SafeString] = {}
+
+
+def _static_key(form: Any) -> tuple[Any, ...] | None:
+    if not getattr(form, "static_html", False) or form.is_bound or form.initial or form.prefix:
+        return None
+    return (type(form), get_language(), form.auto_id, form.label_suffix)
+
+
+def _fields_html(form: Any) -> SafeString:
     return mark_safe("".join(field_html(field) for field in form))  # noqa: S308
+
+
+def form_errors_html(form: Any) -> SafeString:
+    """What templates/includes/form_errors.html writes (newlines included)."""
+    if not hasattr(form, "errors"):  # a missing variable, as the include would show it
+        return mark_safe("\n\n")
+    if not form.is_bound:  # an empty form has no errors
+        return mark_safe("\n\n")
+    non_field = form.non_field_errors()
+    head = (
+        '<div class="form-errors" role="alert">'
+        + "".join(f"<p>{conditional_escape(error)}</p>" for error in non_field)
+        + "</div>"
+        if non_field
+        else ""
+    )
+    tail = (
+        '<p class="form-errors" role="alert">Please correct the fields marked below. '
+        "Nothing was saved.</p>"
+        if form.errors and not non_field
+        else ""
+    )
+    # Safe: the errors were escaped above.
+    return mark_safe(f"{head}\n{tail}\n")  # noqa: S308

@@ -131,11 +131,15 @@ class PreDoseForm(w.PythonLabels, forms.Form):
 
 
 class ReasonForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     reason = _reason("Reason")
 
 
 class InfusionOrderForm(w.PythonLabels, forms.Form):
     """The IV order; the dose, volume, rate and VTBI are computed from today's weight."""
+
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
 
     dose_mg_per_kg = _decimal("Dose (mg/kg)", "0.01", "2.00")
     minutes = _int("Infusion time (minutes)", 1, 240, required=True)
@@ -212,6 +216,8 @@ class DrawForm(w.PythonLabels, forms.Form):
 
 
 class VitalsForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     systolic_mmhg = _int("Systolic (mmHg)", 40, 300)
     diastolic_mmhg = _int("Diastolic (mmHg)", 20, 200)
     heart_rate_bpm = _int("HR (/min)", 20, 250)
@@ -227,14 +233,20 @@ class VitalsForm(w.PythonLabels, forms.Form):
 
 
 class AlertAckForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     action = _reason("Action taken")
 
 
 class CadssForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     total = _int("CADSS total (0-92)", 0, 92, required=True)
 
 
 class AdverseEventForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     code = forms.ChoiceField(
         widget=w.Select, choices=[("", "— choose —"), *AdverseEventCode.choices], label="Event"
     )
@@ -257,6 +269,8 @@ class AdverseEventForm(w.PythonLabels, forms.Form):
 
 
 class InterventionForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     kind = forms.ChoiceField(
         widget=w.Select,
         choices=[("", "— choose —"), *InterventionKind.choices],
@@ -272,6 +286,8 @@ class InterventionForm(w.PythonLabels, forms.Form):
 
 
 class DischargeForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     sedation_resolved = forms.BooleanField(
         widget=w.CheckboxInput, required=False, label="Sedation resolved"
     )
@@ -299,6 +315,8 @@ class DischargeForm(w.PythonLabels, forms.Form):
 
 
 class SignForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     meaning = forms.CharField(
         widget=w.TextInput,
         max_length=200,
@@ -309,4 +327,6 @@ class SignForm(w.PythonLabels, forms.Form):
 
 
 class AmendForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     text = forms.CharField(max_length=4000, label="Amendment", widget=w.Textarea(attrs={"rows": 3}))

@@ -29,3 +29,9 @@ def field_html(field: Any) -> SafeString | str:
     if not hasattr(field, "is_hidden"):  # a missing variable, as the include would show it
         return ""
     return python_widgets.field_html(field)
+
+
+@register.filter
+def form_errors_html(form: Any) -> SafeString:
+    """The HTML of {% include "includes/form_errors.html" with form=form %}."""
+    return python_widgets.form_errors_html(form)
