@@ -210,6 +210,11 @@ def test_static_forms_are_written_once_and_only_when_empty():
     assert 'value="40"' in w.fields_html(with_initial)
     assert str(w.fields_html(with_initial)) == include_html(with_initial)
     assert 'value="40"' not in w.fields_html(session_forms.InfusionOrderForm())
+    optional = session_forms.VitalsForm(use_required_attribute=False, auto_id="v_%s")
+    assert w.fields_html(optional) is not w.fields_html(session_forms.VitalsForm())
+    assert str(w.fields_html(optional)) == include_html(optional) and 'id="v_moaas"' in str(
+        w.fields_html(optional)
+    )
 
 
 def errors_include_html(form: Any) -> str:

@@ -179,7 +179,13 @@ _STATIC_HTML: dict[tuple[Any, ...], SafeString] = {}
 def _static_key(form: Any) -> tuple[Any, ...] | None:
     if not getattr(form, "static_html", False) or form.is_bound or form.initial or form.prefix:
         return None
-    return (type(form), get_language(), form.auto_id, form.label_suffix)
+    return (
+        type(form),
+        get_language(),
+        form.auto_id,
+        form.label_suffix,
+        form.use_required_attribute,
+    )
 
 
 def _fields_html(form: Any) -> SafeString:
