@@ -6,7 +6,7 @@ select_related so list pages run a fixed number of queries whatever the number o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -38,6 +38,7 @@ from ketaclinic.controlled_substances.models import (
 )
 from ketaclinic.controlled_substances.quantities import ZERO, fmt_mg, whole_containers
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledValuesQuery
 
 # Lists join what every row shows; the links a few rows have (the entry a reversal cancels, the
 # dose a waste belongs to) are fetched in one extra query instead of two self-joins per row,
@@ -125,6 +126,32 @@ def products(*, active_only: bool = True) -> QuerySet[Product]:
     return qs.filter(is_active=True) if active_only else qs
 
 
+# The filter forms above the ledger and every report: their choices, compiled once.
+_LOCATION_CHOICES = CompiledValuesQuery(
+    lambda clinic_id: StorageLocation.objects.filter(clinic_id=clinic_id).values("pk", "name"),
+    clinic_id=PLACEHOLDER_ID,
+)
+_PRODUCT_CHOICES = CompiledValuesQuery(
+    lambda: Product.objects.values(
+        "pk", "name", "form", "mg_per_ml", "ml_per_container", "mg_per_container"
+    )
+)
+
+
+def location_choices(clinic_id: int) -> list[tuple[int, str]]:
+    """(id, name) of every location of the clinic, active or not."""
+    return [(row["pk"], row["name"]) for row in _LOCATION_CHOICES.rows(clinic_id=clinic_id)]
+
+
+def product_choices() -> list[tuple[int, str]]:
+    """(id, "name finished form") of every product, active or not."""
+    found = []
+    for row in _PRODUCT_CHOICES.rows():
+        product = Product(**row)
+        found.append((product.pk, f"{product.name} {product.finished_form}"))
+    return found
+
+
 def lots_of_clinic(clinic: Clinic) -> QuerySet[Lot]:
     """Lots this clinic has ever held (for report filters and counts)."""
     return (
@@ -188,21 +215,33 @@ def entries(clinic: Clinic, f: EntryFilter | None = None) -> QuerySet[LedgerEntr
     return filter_entries(qs, clinic, f or EntryFilter()).order_by("-seq")
 
 
+# The reversals of one kind's entries (a report's correction rows), compiled once: the
+# report pages run it on every request.
+_REVERSALS_OF_KIND = CompiledValuesQuery(
+    lambda clinic_id, kind: LedgerEntry.objects.filter(
+        clinic_id=clinic_id, kind=EntryKind.REVERSAL, reverses__kind=kind
+    ).values("pk"),
+    clinic_id=PLACEHOLDER_ID,
+    kind="placeholder-kind-5c1e",
+)
+
+
 def entries_of_kind(clinic: Clinic, kind: str, f: EntryFilter) -> QuerySet[LedgerEntry]:
     """Entries of one kind plus the reversals of such entries, oldest first (a report's rows).
 
     Reversals are few: their ids are looked up first, so the report itself stays a range scan
-    of the (clinic, kind, occurred_at) index instead of joining the ledger to itself.
+    of the (clinic, kind, occurred_at) index instead of joining the ledger to itself. Nothing
+    related is joined: reports read the fields they show with `.values()`.
     """
-    reversal_ids = list(
-        LedgerEntry.objects.filter(
-            clinic=clinic, kind=EntryKind.REVERSAL, reverses__kind=kind
-        ).values_list("pk", flat=True)
-    )
+    reversal_ids = [row["pk"] for row in _REVERSALS_OF_KIND.rows(clinic_id=clinic.pk, kind=kind)]
     match = Q(kind=kind) | Q(pk__in=reversal_ids) if reversal_ids else Q(kind=kind)
-    qs = LedgerEntry.objects.filter(clinic=clinic).filter(match)
-    qs = filter_entries(qs.select_related(*ENTRY_RELATED).prefetch_related(*ENTRY_LINKS), clinic, f)
+    qs = filter_entries(LedgerEntry.objects.filter(clinic=clinic).filter(match), clinic, f)
     return qs.order_by("occurred_at", "seq")
+
+
+def entry_seqs(ids: Iterable[int]) -> dict[int, int]:
+    """Sequence numbers of these entries by id (the entries a page's rows link to)."""
+    return dict(LedgerEntry.objects.filter(pk__in=list(ids)).values_list("pk", "seq"))
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from ketaclinic.controlled_substances.choices import InvestigationStatus
 from ketaclinic.controlled_substances.ledger import missing_record_elements
 from ketaclinic.controlled_substances.models import StorageLocation
 from ketaclinic.controlled_substances.quantities import fmt_mg, remainder_mg
-from ketaclinic.core import clock
+from ketaclinic.core import clock, python_widgets
 from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.patients.models import Patient
@@ -307,11 +307,14 @@ def ledger_csv(request: AuthenticatedRequest, clinic_id: int) -> HttpResponseBas
         detail=f"ledger CSV; {f.describe()}",
     )
     tz = ZoneInfo(clinic.timezone)
-    qs = selectors.entries(clinic, f).order_by("seq")
+    qs = selectors.entries(clinic, f).prefetch_related(None).order_by("seq")
     return _csv_response(
         f"ledger-{clinic.slug}.csv",
         [c.header for c in reports.LEDGER_COLUMNS],
-        (reports.cells(reports.LEDGER_COLUMNS, e, tz) for e in qs.iterator(chunk_size=2000)),
+        (
+            reports.cells(reports.LEDGER_COLUMNS, r, tz)
+            for r in reports.stream(qs.values(*reports.LEDGER_FIELDS))
+        ),
     )
 
 
@@ -1090,11 +1093,11 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
     if spec is not None:
         totals = selectors.totals(rows)
         context = _report_context(clinic, report, spec, rows, f, total_mg=totals.quantity_mg)
-        page = _CountedPaginator(rows, REPORT_PAGE_SIZE, totals.rows).get_page(
+        page = _CountedPaginator(spec.values(rows), REPORT_PAGE_SIZE, totals.rows).get_page(
             request.GET.get("page")
         )
         context["page"] = page
-        context["table"] = _table(spec.columns, page.object_list, clinic)
+        context["table"] = _table(spec.columns, reports.complete(list(page.object_list)), clinic)
     else:
         context = _report_context(clinic, report, spec, rows, f)
         context["table"] = _table(reports.INVENTORY_COLUMNS, reports.inventory_rows(rows), clinic)
@@ -1104,7 +1107,13 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
         request,
         clinic,
         "controlled_substances/report.html",
-        {**context, "form": form, "query": params.urlencode()},
+        {
+            **context,
+            "form": form,
+            # includes/field.html per field, written in Python (python_widgets.field_html).
+            "fields": python_widgets.fields_html(form),
+            "query": params.urlencode(),
+        },
         status=200 if valid else 400,
         section="reports",
     )
@@ -1167,9 +1176,9 @@ def report_print(request: AuthenticatedRequest, clinic_id: int, report: str) -> 
     )
     context = _report_context(clinic, report, spec, rows, f)
     if spec is not None:
-        limited = list(rows[: PRINT_LIMIT + 1])
+        limited = list(spec.values(rows)[: PRINT_LIMIT + 1])
         context["truncated"] = len(limited) > PRINT_LIMIT
-        context["table"] = _table(spec.columns, limited[:PRINT_LIMIT], clinic)
+        context["table"] = _table(spec.columns, reports.complete(limited[:PRINT_LIMIT]), clinic)
     else:
         context["table"] = _table(reports.INVENTORY_COLUMNS, reports.inventory_rows(rows), clinic)
     return render(
@@ -1204,7 +1213,7 @@ def report_csv(request: AuthenticatedRequest, clinic_id: int, report: str) -> Ht
     return _csv_response(
         filename,
         [c.header for c in spec.columns],
-        (reports.cells(spec.columns, e, tz) for e in rows.iterator(chunk_size=2000)),
+        (reports.cells(spec.columns, r, tz) for r in reports.stream(spec.values(rows))),
     )
 
 
