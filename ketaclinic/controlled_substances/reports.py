@@ -237,9 +237,11 @@ class Report:
     def fields(self) -> tuple[str, ...]:
         return fields_of(self.columns)
 
-    def rows(self, clinic: Clinic, f: selectors.EntryFilter) -> QuerySet[LedgerEntry]:
+    def rows(
+        self, clinic: Clinic, f: selectors.EntryFilter, reversal_ids: list[int] | None = None
+    ) -> QuerySet[LedgerEntry]:
         """The report's entries, joined to nothing: count and total them as they are."""
-        return selectors.entries_of_kind(clinic, self.kind, f)
+        return selectors.entries_of_kind(clinic, self.kind, f, reversal_ids)
 
     def values(self, rows: QuerySet[LedgerEntry]) -> QuerySet[Any]:
         """What the columns show of `rows`, as dicts (pass a slice of it to `complete`).

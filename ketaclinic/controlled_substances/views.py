@@ -1071,17 +1071,19 @@ def _report_data(
     )
     valid = not form.is_bound or form.is_valid()
     f = form.entry_filter() if valid else selectors.EntryFilter()
+    reversal_ids: list[int] = []
     if report is None:
         rows: Any = selectors.inventories(clinic, f)
     else:
-        rows = report.rows(clinic, f)
-    return clinic, form, report, (rows, f), valid
+        reversal_ids = selectors.reversals_of_kind(clinic.pk, report.kind)
+        rows = report.rows(clinic, f, reversal_ids)
+    return clinic, form, report, (rows, f, reversal_ids), valid
 
 
 @login_required
 @require_GET
 def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> HttpResponse:
-    clinic, form, spec, (rows, f), valid = _report_data(request, clinic_id, report)
+    clinic, form, spec, (rows, f, reversal_ids), valid = _report_data(request, clinic_id, report)
     record_event(
         action=Action.LIST,
         user=request.user,
@@ -1091,13 +1093,22 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
         detail=f"report {report}; {f.describe()}",
     )
     if spec is not None:
-        totals = selectors.totals(rows)
+        # Count, total and first page through compiled SQL where the filter allows it.
+        totals = selectors.kind_totals(clinic, spec.kind, f, reversal_ids)
         context = _report_context(clinic, report, spec, rows, f, total_mg=totals.quantity_mg)
         page = _CountedPaginator(spec.values(rows), REPORT_PAGE_SIZE, totals.rows).get_page(
             request.GET.get("page")
         )
+        shown = None
+        if page.number == 1:
+            shown = selectors.kind_first_rows(
+                clinic, spec.kind, f, reversal_ids, spec.fields, REPORT_PAGE_SIZE
+            )
+        if shown is None:
+            shown = list(page.object_list)
+        page.object_list = shown  # read once: the template's {% if page %} takes its length
         context["page"] = page
-        context["table"] = _table(spec.columns, reports.complete(list(page.object_list)), clinic)
+        context["table"] = _table(spec.columns, reports.complete(shown), clinic)
     else:
         context = _report_context(clinic, report, spec, rows, f)
         context["table"] = _table(reports.INVENTORY_COLUMNS, reports.inventory_rows(rows), clinic)
@@ -1163,7 +1174,7 @@ def _table(columns: Any, rows: Iterable[Any], clinic: Clinic) -> dict[str, Any]:
 @login_required
 @require_GET
 def report_print(request: AuthenticatedRequest, clinic_id: int, report: str) -> HttpResponse:
-    clinic, form, spec, (rows, f), valid = _report_data(request, clinic_id, report)
+    clinic, form, spec, (rows, f, _), valid = _report_data(request, clinic_id, report)
     if not valid:
         return HttpResponse("Invalid report filters.", status=400, content_type="text/plain")
     record_event(
@@ -1191,7 +1202,7 @@ def report_print(request: AuthenticatedRequest, clinic_id: int, report: str) -> 
 @login_required
 @require_GET
 def report_csv(request: AuthenticatedRequest, clinic_id: int, report: str) -> HttpResponseBase:
-    clinic, form, spec, (rows, f), valid = _report_data(request, clinic_id, report)
+    clinic, form, spec, (rows, f, _), valid = _report_data(request, clinic_id, report)
     if not valid:
         return HttpResponse("Invalid report filters.", status=400, content_type="text/plain")
     record_event(
