@@ -9,6 +9,7 @@ Reads that show patients (ledger, reports) and every export or print are audited
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ketaclinic.accounts import access
@@ -65,6 +66,37 @@ def _can(request: AuthenticatedRequest, clinic: Clinic) -> dict[str, bool]:
     }
 
 
+# The section links of _nav.html, on every page here: a dozen reverse() calls, the same for a
+# clinic until the URL configuration changes, so worked out once per clinic, URLconf and prefix.
+_NAV_URL_NAMES = (
+    "balances",
+    "ledger",
+    "administer",
+    "waste",
+    "receive",
+    "transfer",
+    "counts",
+    "dispose",
+    "adjust",
+    "loss",
+    "investigations",
+    "reports",
+    "catalogue",
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _nav_urls_for(prefix: str, urlconf: Any, clinic_id: int) -> dict[str, str]:
+    return {
+        name: reverse(f"controlled_substances:{name}", args=[clinic_id], urlconf=urlconf)
+        for name in _NAV_URL_NAMES
+    }
+
+
+def _nav_urls(clinic_id: int) -> dict[str, str]:
+    return _nav_urls_for(get_script_prefix(), get_urlconf(), clinic_id)
+
+
 def _page(
     request: AuthenticatedRequest,
     clinic: Clinic,
@@ -84,6 +116,7 @@ def _page(
         template,
         {
             "clinic": clinic,
+            "cs_nav_urls": _nav_urls(clinic.pk),
             "can": _can(request, clinic),
             "section": section,
             "other_clinics": other_clinics,
