@@ -257,3 +257,40 @@ def test_unexpected_errors_answer_500_without_traceback_or_phi(
         'File "',
     ):
         assert leak not in text
+
+
+# --- The token query brings the user's memberships along ---------------------------------------
+
+
+def test_a_token_brings_exactly_the_active_memberships_in_one_query(world: World) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.accounts import access
+    from ketaclinic.accounts.models import Membership, User
+    from tests.factories import ClinicFactory, MembershipFactory
+
+    nurse = world.users["nurse"]
+    MembershipFactory(user=nurse, clinic=world.clinic_b, role="clinic_admin")
+    clinic_c = ClinicFactory(organisation=world.org, name="Clinic C", slug="c")
+    MembershipFactory(user=nurse, clinic=clinic_c, role="prescriber", is_active=False)
+    _, raw = account_services.api_token_create(actor=nurse, name="t", days=5)
+    account_services.api_token_user(raw)  # notes first use (a write, at most once a minute)
+    with CaptureQueriesContext(connection) as queries:
+        user = account_services.api_token_user(raw)
+        assert user is not None
+        carried = sorted(access._memberships(user))
+    assert len(queries.captured_queries) == 1
+    fresh = sorted(access._memberships(User.objects.get(pk=nurse.pk)))
+    assert carried == fresh
+    assert carried == sorted([(world.clinic_a.pk, "nurse"), (world.clinic_b.pk, "clinic_admin")])
+    assert access.clinic_ids_for(user, "patient.view") == sorted(
+        [world.clinic_a.pk, world.clinic_b.pk]
+    )
+
+    loner = world.users["auditor"]
+    Membership.objects.filter(user=loner).update(is_active=False)
+    _, raw = account_services.api_token_create(actor=loner, name="t", days=5)
+    user = account_services.api_token_user(raw)
+    assert user is not None and access._memberships(user) == []
+    assert bearer_client(world, "auditor").get(API).status_code in (403, 404)

@@ -93,6 +93,38 @@ def test_model_query_builds_instances_with_related_rows(world: World) -> None:
     assert _TOKENS.objects(user_id=world.users["auditor"].pk) == []
 
 
+_MEMBERSHIPS = CompiledModelQuery(
+    lambda user_id: (
+        Membership.objects.filter(user_id=user_id).select_related("clinic").order_by("pk")
+    ),
+    user_id=PLACEHOLDER_ID,
+)
+
+
+def test_queries_run_together_give_what_each_gives_alone(world: World) -> None:
+    from ketaclinic.core.compiled_query import objects_together
+
+    nurse, auditor = world.users["nurse"], world.users["auditor"]
+    account_services.api_token_create(actor=nurse, name="one", days=3)
+    account_services.api_token_create(actor=nurse, name="two", days=5)
+    calls = [
+        (_TOKENS, {"user_id": nurse.pk}),
+        (_MEMBERSHIPS, {"user_id": nurse.pk}),
+        (_TOKENS, {"user_id": auditor.pk}),  # no rows: an empty result set, still in its place
+        (_MEMBERSHIPS, {"user_id": auditor.pk}),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        together = objects_together(calls)
+    alone = [query.objects(**values) for query, values in calls]
+    assert together == alone  # the same rows (model equality: same class and key), same order
+    assert [len(found) for found in together] == [2, 1, 0, 1]
+    assert [t.name for t in together[0]] == ["one", "two"]
+    assert together[1][0].clinic.name == alone[1][0].clinic.name  # related rows built too
+    assert together[0][0].expires_at == alone[0][0].expires_at
+    # PostgreSQL: one round trip for the four statements; elsewhere one each.
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 4)
+
+
 def test_a_placeholder_missing_from_the_query_is_refused_at_compile_time(world: World) -> None:
     from django.core.exceptions import ImproperlyConfigured
 

@@ -129,6 +129,23 @@ def test_issued_mrns_skip_numbers_already_taken_by_hand(world: World, client_for
     assert Patient.objects.get(first_name="Tomas").mrn == "KC000002"
 
 
+@pytest.mark.parametrize(
+    ("counter", "typed", "issued"),
+    [(41, "KC000042", "KC000043"), (999_999, "KC1000000", "KC1000001")],
+)
+def test_the_database_skips_taken_numbers_written_as_python_writes_them(
+    world: World, client_for: Any, counter: int, typed: str, issued: str
+) -> None:
+    """The next-number statement checks a number in SQL; it must be the text Python issues
+    (six digits at least, never cut), else a taken number would be issued again."""
+    Organisation.objects.filter(pk=world.org.pk).update(mrn_counter=counter)
+    client = client_for("front_desk")
+    assert client.post("/patients/new/", page_form(world.clinic_a.pk, mrn=typed)).status_code == 302
+    response = client.post("/patients/new/", page_form(world.clinic_a.pk, first_name="Tomas"))
+    assert response.status_code == 302
+    assert Patient.objects.get(first_name="Tomas").mrn == issued
+
+
 def test_duplicate_mrn_is_refused_on_the_page(world: World, client_for: Any) -> None:
     before = snapshot()
     response = client_for("front_desk").post(

@@ -95,6 +95,12 @@ def _memberships(user: Any) -> list[tuple[int, str]]:
     return cached
 
 
+def remember_memberships(user: Any, memberships: list[tuple[int, str]]) -> None:
+    """Cache (clinic id, role) pairs read together with the user (the API token query), so the
+    request does not read them again."""
+    user._kc_memberships = memberships
+
+
 def forget_memberships(user: Any) -> None:
     """Drop the per-request cache after memberships change."""
     if hasattr(user, "_kc_memberships"):

@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import CharField, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts import access
@@ -18,6 +20,7 @@ from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
 from ketaclinic.core import clock
 from ketaclinic.core.compiled_query import PLACEHOLDER_DATETIME, CompiledModelQuery
+from ketaclinic.core.expressions import JoinedText
 
 
 @transaction.atomic
@@ -122,15 +125,34 @@ def api_token_revoke(*, actor: User, token_id: int) -> ApiToken:
 
 # Read on every API request: compiled to SQL once (core.compiled_query). A digest is 64 hex
 # characters, so the placeholder can never be a real one.
+# The user's active memberships ride along as "clinic_id:role,clinic_id:role" text, so an API
+# request learns who is asking, and where they may act, in one round trip.
+_MEMBERSHIPS_TEXT = Subquery(
+    Membership.objects.filter(user_id=OuterRef("user_id"), is_active=True)
+    .values("user_id")
+    .annotate(joined=JoinedText(Concat(Cast("clinic_id", CharField()), Value(":"), "role")))
+    .values("joined")
+)
+
 _TOKEN_WITH_USER = CompiledModelQuery(
     lambda digest, now: (
         ApiToken.objects.select_related("user")
+        .annotate(kc_memberships=_MEMBERSHIPS_TEXT)
         .filter(token_digest=digest, revoked_at__isnull=True, expires_at__gt=now)
         .order_by("pk")[:1]
     ),
     digest="placeholder: not a digest",
     now=PLACEHOLDER_DATETIME,
 )
+
+
+def _parse_memberships(text: str | None) -> list[tuple[int, str]]:
+    pairs = []
+    for item in (text or "").split(","):
+        if item:
+            clinic_id, _, role = item.partition(":")
+            pairs.append((int(clinic_id), role))
+    return pairs
 
 
 def api_token_user(raw: str) -> User | None:
@@ -142,6 +164,7 @@ def api_token_user(raw: str) -> User | None:
     token = found[0] if found else None
     if token is None or not token.user.is_active:
         return None
+    access.remember_memberships(token.user, _parse_memberships(token.kc_memberships))
     # Note use at most once a minute: a write on every API call would cost throughput.
     if token.last_used_at is None or (now - token.last_used_at) > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

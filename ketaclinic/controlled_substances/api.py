@@ -663,7 +663,7 @@ def get_report(
     else:
         qs: Any = spec.rows(clinic, f)
         columns, count, total = spec.columns, qs.count(), spec.total_mg(qs)
-        page = list(qs[offset : offset + limit])
+        page = reports.complete(list(spec.values(qs)[offset : offset + limit]))
     return {
         "report": report,
         "title": reports.REPORT_TITLES[report],

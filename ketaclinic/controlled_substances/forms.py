@@ -494,7 +494,7 @@ class LocationCreateForm(forms.Form):
 _FILTER_DATE = python_widgets.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class _FilterForm(forms.Form):
+class _FilterForm(python_widgets.PythonLabels, forms.Form):
     date_from = forms.DateField(required=False, widget=_FILTER_DATE, label="From")
     date_to = forms.DateField(required=False, widget=_FILTER_DATE, label="To")
     # Plain choices (one small query each), not ModelChoiceFields: those read their options
@@ -515,12 +515,13 @@ class _FilterForm(forms.Form):
     def __init__(self, *args: Any, clinic: Clinic, with_patient: bool = True, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.clinic = clinic
-        locations = selectors.locations(clinic, active_only=False).values_list("pk", "name")
-        products = selectors.products(active_only=False)
-        self.fields["location"].choices = [("", "All"), *locations]  # type: ignore[attr-defined]
+        self.fields["location"].choices = [  # type: ignore[attr-defined]
+            ("", "All"),
+            *selectors.location_choices(clinic.pk),
+        ]
         self.fields["product"].choices = [  # type: ignore[attr-defined]
             ("", "All"),
-            *((p.pk, f"{p.name} {p.finished_form}") for p in products),
+            *selectors.product_choices(),
         ]
         if not with_patient:
             del self.fields["patient_mrn"]

@@ -20,11 +20,47 @@ from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.controlled_substances import selectors
-from ketaclinic.controlled_substances.choices import EntryKind
-from ketaclinic.controlled_substances.models import Count, LedgerEntry
+from ketaclinic.controlled_substances.choices import (
+    DisposalMethod,
+    EntryKind,
+    SignatureMeaning,
+)
+from ketaclinic.controlled_substances.models import Count, LedgerEntry, Product
 from ketaclinic.controlled_substances.quantities import fmt_mg
 
+# The entry reports and the ledger export read plain rows (`.values()` dicts): a report page,
+# print or CSV shows a few columns of each entry, and building an entry, its lot, product and
+# location as model instances per row cost more than the rest of the page. Each column names
+# the fields it reads; "product" holds the entry's product descriptions (the Product model's
+# own, worked out once per product); "reverses_seq" and "related_entry_seq" are the
+# sequence numbers of the linked entries, read for the rows that have links in one query.
+Row = dict[str, Any]
 Cell = Callable[[Any, ZoneInfo], Any]
+
+PRODUCT = "product"
+PRODUCT_FIELDS = {
+    "lot__product_id": "id",
+    "lot__product__name": "name",
+    "lot__product__ndc": "ndc",
+    "lot__product__substance": "substance",
+    "lot__product__form": "form",
+    "lot__product__mg_per_ml": "mg_per_ml",
+    "lot__product__ml_per_container": "ml_per_container",
+    "lot__product__mg_per_container": "mg_per_container",
+}
+# Link field -> the key its sequence number is put under.
+LINKS = {"reverses_id": "reverses_seq", "related_entry_id": "related_entry_seq"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProductCells:
+    """What the columns show of a row's product, worked out once per product and page."""
+
+    name: str
+    ndc: str
+    substance: str
+    finished_form: str
+    units_per_container: str
 
 
 @dataclass(frozen=True)
@@ -32,6 +68,21 @@ class Column:
     header: str
     value: Cell
     numeric: bool = False
+    fields: tuple[str, ...] = ()
+
+
+def _labels(choices: Any) -> dict[str, str]:
+    return {value: str(label) for value, label in choices.choices}
+
+
+_KIND_LABELS = _labels(EntryKind)
+_DISPOSAL_LABELS = _labels(DisposalMethod)
+_MEANING_LABELS = _labels(SignatureMeaning)
+
+
+def _display(labels: dict[str, str], value: Any) -> str:
+    """As Model.get_FOO_display(): the label, or the value itself when it has none."""
+    return labels.get(value, value)
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> str:
@@ -42,38 +93,134 @@ def _amount(value: Any) -> str:
     return "" if value is None else format(value, "f")
 
 
-def _correction(e: LedgerEntry) -> str:
-    return f"Reversal of #{e.reverses.seq}: {e.reason}" if e.reverses_id and e.reverses else ""
+def _correction(r: Row) -> str:
+    seq = r.get("reverses_seq")
+    return f"Reversal of #{seq}: {r['reason']}" if r["reverses_id"] and seq is not None else ""
 
 
-def _witnesses(e: LedgerEntry) -> str:
+def _signatures(r: Row) -> list[tuple[str, Any, str]]:
+    """LedgerEntry.signatures of a row: (name, signed at, meaning) of every second signer."""
+    found = []
+    if r["witness_id"]:
+        found.append(
+            (
+                r["witness_name"],
+                r["witness_signed_at"],
+                _display(_MEANING_LABELS, r["witness_meaning"]),
+            )
+        )
+    if r["second_witness_id"]:
+        found.append(
+            (
+                r["second_witness_name"],
+                r["second_witness_signed_at"],
+                _display(_MEANING_LABELS, r["second_witness_meaning"]),
+            )
+        )
+    return found
+
+
+def _witnesses(r: Row) -> str:
     return "; ".join(
-        f"{name} ({signed.strftime('%Y-%m-%d %H:%M') if signed else ''}: {meaning})"  # type: ignore[attr-defined]
-        for name, signed, meaning in e.signatures
+        f"{name} ({signed.strftime('%Y-%m-%d %H:%M') if signed else ''}: {meaning})"
+        for name, signed, meaning in _signatures(r)
     )
 
 
-_SEQ = Column("Entry", lambda e, tz: e.seq, numeric=True)
-_DATE = Column("Date", lambda e, tz: _local(e.occurred_at, tz))
-_SUBSTANCE = Column("Substance", lambda e, tz: e.lot.product.get_substance_display())
-_PRODUCT = Column("Product", lambda e, tz: e.lot.product.name)
-_NDC = Column("NDC", lambda e, tz: e.lot.product.ndc)
-_FORM = Column("Finished form", lambda e, tz: e.lot.product.finished_form)
-_PER_CONTAINER = Column("Units per container", lambda e, tz: e.lot.product.units_per_container)
-_LOT = Column("Lot", lambda e, tz: e.lot.lot_number)
-_LOCATION = Column("Location", lambda e, tz: e.location.name)
-_MG = Column("Quantity (mg)", lambda e, tz: _amount(-e.quantity_mg), numeric=True)
-_ML = Column(
+_SIGNATURE_FIELDS = tuple(
+    f"{prefix}_{name}"
+    for prefix in ("witness", "second_witness")
+    for name in ("id", "name", "signed_at", "meaning")
+)
+
+
+def _col(header: str, value: Cell, *fields: str, numeric: bool = False) -> Column:
+    return Column(header, value, numeric, fields)
+
+
+_SEQ = _col("Entry", lambda r, tz: r["seq"], "seq", numeric=True)
+_DATE = _col("Date", lambda r, tz: _local(r["occurred_at"], tz), "occurred_at")
+_SUBSTANCE = _col("Substance", lambda r, tz: r[PRODUCT].substance, PRODUCT)
+_PRODUCT = _col("Product", lambda r, tz: r[PRODUCT].name, PRODUCT)
+_NDC = _col("NDC", lambda r, tz: r[PRODUCT].ndc, PRODUCT)
+_FORM = _col("Finished form", lambda r, tz: r[PRODUCT].finished_form, PRODUCT)
+_PER_CONTAINER = _col("Units per container", lambda r, tz: r[PRODUCT].units_per_container, PRODUCT)
+_LOT = _col("Lot", lambda r, tz: r["lot__lot_number"], "lot__lot_number")
+_LOCATION = _col("Location", lambda r, tz: r["location__name"], "location__name")
+_MG = _col("Quantity (mg)", lambda r, tz: _amount(-r["quantity_mg"]), "quantity_mg", numeric=True)
+_ML = _col(
     "Volume (mL)",
-    lambda e, tz: _amount(-e.volume_ml if e.volume_ml is not None else None),
+    lambda r, tz: _amount(-r["volume_ml"] if r["volume_ml"] is not None else None),
+    "volume_ml",
     numeric=True,
 )
-_UNITS_OUT = Column(
-    "Containers", lambda e, tz: -e.units if e.units is not None else "", numeric=True
+_UNITS_OUT = _col(
+    "Containers",
+    lambda r, tz: -r["units"] if r["units"] is not None else "",
+    "units",
+    numeric=True,
 )
-_ACTOR = Column("Recorded by", lambda e, tz: e.actor_name)
-_SIGNERS = Column("Witnesses", lambda e, tz: _witnesses(e))
-_CORRECTION = Column("Correction", lambda e, tz: _correction(e))
+_ACTOR = _col("Recorded by", lambda r, tz: r["actor_name"], "actor_name")
+_SIGNERS = _col("Witnesses", lambda r, tz: _witnesses(r), *_SIGNATURE_FIELDS)
+_CORRECTION = _col("Correction", lambda r, tz: _correction(r), "reverses_id", "reason")
+
+
+def _text(header: str, field: str) -> Column:
+    """A column showing one text field as stored."""
+    return _col(header, lambda r, tz: r[field], field)
+
+
+def fields_of(columns: Iterable[Column]) -> tuple[str, ...]:
+    """The `.values()` fields the columns read (PRODUCT standing for the product's fields)."""
+    wanted: dict[str, None] = {}
+    for column in columns:
+        for name in column.fields:
+            if name == PRODUCT:
+                wanted.update(dict.fromkeys(PRODUCT_FIELDS))
+            else:
+                wanted[name] = None
+    return tuple(wanted)
+
+
+def complete(rows: list[Row]) -> list[Row]:
+    """Add what the row's own fields do not hold: the product (one instance per product) and
+    the sequence numbers of linked entries (one query, only if some row has a link)."""
+    if not rows:
+        return rows
+    first = rows[0]
+    if "lot__product_id" in first:
+        products: dict[int, ProductCells] = {}
+        for r in rows:
+            cells = products.get(r["lot__product_id"])
+            if cells is None:
+                product = Product(**{name: r[key] for key, name in PRODUCT_FIELDS.items()})
+                cells = products[product.pk] = ProductCells(
+                    product.name,
+                    product.ndc,
+                    product.get_substance_display(),
+                    product.finished_form,
+                    product.units_per_container,
+                )
+            r[PRODUCT] = cells
+    links = [field for field in LINKS if field in first]
+    ids = {r[field] for r in rows for field in links if r[field]}
+    seqs = selectors.entry_seqs(ids) if ids else {}
+    for field in links:
+        key = LINKS[field]
+        for r in rows:
+            r[key] = seqs.get(r[field]) if r[field] else None
+    return rows
+
+
+def stream(rows: QuerySet[Any], chunk_size: int = 2000) -> Iterator[Row]:
+    """The rows of a `.values()` queryset, completed a chunk at a time (for exports)."""
+    chunk: list[Row] = []
+    for r in rows.iterator(chunk_size=chunk_size):
+        chunk.append(r)
+        if len(chunk) == chunk_size:
+            yield from complete(chunk)
+            chunk = []
+    yield from complete(chunk)
 
 
 @dataclass(frozen=True)
@@ -86,10 +233,22 @@ class Report:
     sign: int = -1  # the ledger sign of the report's quantities (out of stock: −1)
     with_patient: bool = False
 
-    def rows(self, clinic: Clinic, f: selectors.EntryFilter) -> QuerySet[LedgerEntry]:
-        return selectors.entries_of_kind(clinic, self.kind, f)
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return fields_of(self.columns)
 
-    def total_mg(self, rows: QuerySet[LedgerEntry]) -> Any:
+    def rows(
+        self, clinic: Clinic, f: selectors.EntryFilter, reversal_ids: list[int] | None = None
+    ) -> QuerySet[LedgerEntry]:
+        """The report's entries, joined to nothing: count and total them as they are."""
+        return selectors.entries_of_kind(clinic, self.kind, f, reversal_ids)
+
+    def values(self, rows: QuerySet[LedgerEntry]) -> QuerySet[Any]:
+        """What the columns show of `rows`, as dicts (pass a slice of it to `complete`).
+        Aggregate `rows` itself: the joins these fields need would be in the total's query."""
+        return rows.values(*self.fields)
+
+    def total_mg(self, rows: QuerySet[Any]) -> Any:
         return self.sign * selectors.total_mg(rows)
 
 
@@ -110,10 +269,14 @@ ADMINISTRATIONS = Report(
         _MG,
         _ML,
         _UNITS_OUT,
-        Column("Patient", lambda e, tz: e.patient_name),
-        Column("Patient address", lambda e, tz: e.patient_address),
-        Column("Administered by", lambda e, tz: e.actor_name),
-        Column("Session", lambda e, tz: e.treatment_session_id or ""),
+        _text("Patient", "patient_name"),
+        _text("Patient address", "patient_address"),
+        _text("Administered by", "actor_name"),
+        _col(
+            "Session",
+            lambda r, tz: r["treatment_session_id"] or "",
+            "treatment_session_id",
+        ),
         _LOCATION,
         _CORRECTION,
     ),
@@ -133,17 +296,24 @@ RECEIPTS = Report(
         _NDC,
         _FORM,
         _LOT,
-        Column("Expiry", lambda e, tz: e.lot.expires_on.isoformat()),
-        Column("Containers", lambda e, tz: e.units if e.units is not None else "", numeric=True),
-        Column("Quantity (mg)", lambda e, tz: _amount(e.quantity_mg), numeric=True),
-        Column("Supplier", lambda e, tz: e.counterparty_name),
-        Column("Supplier address", lambda e, tz: e.counterparty_address),
-        Column("Supplier DEA number", lambda e, tz: e.counterparty_dea_number),
-        Column("Invoice", lambda e, tz: e.document_number),
-        Column(
-            "Invoice date", lambda e, tz: e.document_date.isoformat() if e.document_date else ""
+        _col("Expiry", lambda r, tz: r["lot__expires_on"].isoformat(), "lot__expires_on"),
+        _col(
+            "Containers",
+            lambda r, tz: r["units"] if r["units"] is not None else "",
+            "units",
+            numeric=True,
         ),
-        Column("Received by", lambda e, tz: e.actor_name),
+        _col("Quantity (mg)", lambda r, tz: _amount(r["quantity_mg"]), "quantity_mg", numeric=True),
+        _text("Supplier", "counterparty_name"),
+        _text("Supplier address", "counterparty_address"),
+        _text("Supplier DEA number", "counterparty_dea_number"),
+        _text("Invoice", "document_number"),
+        _col(
+            "Invoice date",
+            lambda r, tz: r["document_date"].isoformat() if r["document_date"] else "",
+            "document_date",
+        ),
+        _text("Received by", "actor_name"),
         _LOCATION,
         _CORRECTION,
     ),
@@ -164,14 +334,17 @@ WASTE = Report(
         _LOT,
         _MG,
         _ML,
-        Column("Patient", lambda e, tz: e.patient_name),
-        Column(
+        _text("Patient", "patient_name"),
+        _col(
             "Of administration",
-            lambda e, tz: (
-                f"#{e.related_entry.seq}" if e.related_entry_id and e.related_entry else ""
+            lambda r, tz: (
+                f"#{r['related_entry_seq']}"
+                if r["related_entry_id"] and r["related_entry_seq"] is not None
+                else ""
             ),
+            "related_entry_id",
         ),
-        Column("Reason", lambda e, tz: e.reason),
+        _text("Reason", "reason"),
         _ACTOR,
         _SIGNERS,
         _LOCATION,
@@ -196,13 +369,17 @@ DISPOSALS = Report(
         _MG,
         _ML,
         _UNITS_OUT,
-        Column("Method", lambda e, tz: e.get_disposal_method_display()),
-        Column("Reverse distributor", lambda e, tz: e.counterparty_name),
-        Column("Distributor address", lambda e, tz: e.counterparty_address),
-        Column("Distributor DEA number", lambda e, tz: e.counterparty_dea_number),
-        Column("Destruction method", lambda e, tz: e.destruction_method),
-        Column("Document", lambda e, tz: e.document_number),
-        Column("Reason", lambda e, tz: e.reason),
+        _col(
+            "Method",
+            lambda r, tz: _display(_DISPOSAL_LABELS, r["disposal_method"]),
+            "disposal_method",
+        ),
+        _text("Reverse distributor", "counterparty_name"),
+        _text("Distributor address", "counterparty_address"),
+        _text("Distributor DEA number", "counterparty_dea_number"),
+        _text("Destruction method", "destruction_method"),
+        _text("Document", "document_number"),
+        _text("Reason", "reason"),
         _ACTOR,
         _SIGNERS,
         _LOCATION,
@@ -221,25 +398,41 @@ REPORT_TITLES = {
 LEDGER_COLUMNS = (
     _SEQ,
     _DATE,
-    Column("Recorded", lambda e, tz: _local(e.recorded_at, tz)),
-    Column("Kind", lambda e, tz: e.get_kind_display()),
+    _col("Recorded", lambda r, tz: _local(r["recorded_at"], tz), "recorded_at"),
+    _col("Kind", lambda r, tz: _display(_KIND_LABELS, r["kind"]), "kind"),
     _SUBSTANCE,
     _PRODUCT,
     _NDC,
     _LOT,
     _LOCATION,
-    Column("Quantity (mg, signed)", lambda e, tz: _amount(e.quantity_mg), numeric=True),
-    Column("Volume (mL, signed)", lambda e, tz: _amount(e.volume_ml), numeric=True),
-    Column("Containers (signed)", lambda e, tz: "" if e.units is None else e.units, numeric=True),
-    Column("Balance after (mg)", lambda e, tz: _amount(e.balance_after_mg), numeric=True),
+    _col(
+        "Quantity (mg, signed)",
+        lambda r, tz: _amount(r["quantity_mg"]),
+        "quantity_mg",
+        numeric=True,
+    ),
+    _col("Volume (mL, signed)", lambda r, tz: _amount(r["volume_ml"]), "volume_ml", numeric=True),
+    _col(
+        "Containers (signed)",
+        lambda r, tz: "" if r["units"] is None else r["units"],
+        "units",
+        numeric=True,
+    ),
+    _col(
+        "Balance after (mg)",
+        lambda r, tz: _amount(r["balance_after_mg"]),
+        "balance_after_mg",
+        numeric=True,
+    ),
     _ACTOR,
     _SIGNERS,
-    Column("Patient", lambda e, tz: e.patient_name),
-    Column("Counterparty", lambda e, tz: e.counterparty_name),
-    Column("Reason", lambda e, tz: e.reason),
+    _text("Patient", "patient_name"),
+    _text("Counterparty", "counterparty_name"),
+    _text("Reason", "reason"),
     _CORRECTION,
-    Column("Hash", lambda e, tz: e.entry_hash),
+    _text("Hash", "entry_hash"),
 )
+LEDGER_FIELDS = fields_of(LEDGER_COLUMNS)
 
 
 def cells(columns: Iterable[Column], row: Any, tz: ZoneInfo) -> list[Any]:

@@ -6,8 +6,8 @@ select_related so list pages run a fixed number of queries whatever the number o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,6 +38,11 @@ from ketaclinic.controlled_substances.models import (
 )
 from ketaclinic.controlled_substances.quantities import ZERO, fmt_mg, whole_containers
 from ketaclinic.core import clock
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_DATETIME,
+    PLACEHOLDER_ID,
+    CompiledValuesQuery,
+)
 
 # Lists join what every row shows; the links a few rows have (the entry a reversal cancels, the
 # dose a waste belongs to) are fetched in one extra query instead of two self-joins per row,
@@ -125,6 +130,32 @@ def products(*, active_only: bool = True) -> QuerySet[Product]:
     return qs.filter(is_active=True) if active_only else qs
 
 
+# The filter forms above the ledger and every report: their choices, compiled once.
+_LOCATION_CHOICES = CompiledValuesQuery(
+    lambda clinic_id: StorageLocation.objects.filter(clinic_id=clinic_id).values("pk", "name"),
+    clinic_id=PLACEHOLDER_ID,
+)
+_PRODUCT_CHOICES = CompiledValuesQuery(
+    lambda: Product.objects.values(
+        "pk", "name", "form", "mg_per_ml", "ml_per_container", "mg_per_container"
+    )
+)
+
+
+def location_choices(clinic_id: int) -> list[tuple[int, str]]:
+    """(id, name) of every location of the clinic, active or not."""
+    return [(row["pk"], row["name"]) for row in _LOCATION_CHOICES.rows(clinic_id=clinic_id)]
+
+
+def product_choices() -> list[tuple[int, str]]:
+    """(id, "name finished form") of every product, active or not."""
+    found = []
+    for row in _PRODUCT_CHOICES.rows():
+        product = Product(**row)
+        found.append((product.pk, f"{product.name} {product.finished_form}"))
+    return found
+
+
 def lots_of_clinic(clinic: Clinic) -> QuerySet[Lot]:
     """Lots this clinic has ever held (for report filters and counts)."""
     return (
@@ -188,21 +219,135 @@ def entries(clinic: Clinic, f: EntryFilter | None = None) -> QuerySet[LedgerEntr
     return filter_entries(qs, clinic, f or EntryFilter()).order_by("-seq")
 
 
-def entries_of_kind(clinic: Clinic, kind: str, f: EntryFilter) -> QuerySet[LedgerEntry]:
+_PLACEHOLDER_KIND = "placeholder-kind-5c1e"
+_PLACEHOLDER_END = PLACEHOLDER_DATETIME + timedelta(days=1)
+
+# The reversals of one kind's entries (a report's correction rows), compiled once: the
+# report pages run it on every request.
+_REVERSALS_OF_KIND = CompiledValuesQuery(
+    lambda clinic_id, kind: LedgerEntry.objects.filter(
+        clinic_id=clinic_id, kind=EntryKind.REVERSAL, reverses__kind=kind
+    ).values("pk"),
+    clinic_id=PLACEHOLDER_ID,
+    kind=_PLACEHOLDER_KIND,
+)
+
+
+def reversals_of_kind(clinic_id: int, kind: str) -> list[int]:
+    """Ids of the clinic's reversals of entries of this kind."""
+    return [row["pk"] for row in _REVERSALS_OF_KIND.rows(clinic_id=clinic_id, kind=kind)]
+
+
+def entries_of_kind(
+    clinic: Clinic, kind: str, f: EntryFilter, reversal_ids: list[int] | None = None
+) -> QuerySet[LedgerEntry]:
     """Entries of one kind plus the reversals of such entries, oldest first (a report's rows).
 
-    Reversals are few: their ids are looked up first, so the report itself stays a range scan
-    of the (clinic, kind, occurred_at) index instead of joining the ledger to itself.
+    Reversals are few: their ids are looked up first (or passed in, from reversals_of_kind), so
+    the report itself stays a range scan of the (clinic, kind, occurred_at) index instead of
+    joining the ledger to itself. Nothing related is joined: reports read the fields they show
+    with `.values()`.
     """
-    reversal_ids = list(
-        LedgerEntry.objects.filter(
-            clinic=clinic, kind=EntryKind.REVERSAL, reverses__kind=kind
-        ).values_list("pk", flat=True)
-    )
+    if reversal_ids is None:
+        reversal_ids = reversals_of_kind(clinic.pk, kind)
     match = Q(kind=kind) | Q(pk__in=reversal_ids) if reversal_ids else Q(kind=kind)
-    qs = LedgerEntry.objects.filter(clinic=clinic).filter(match)
-    qs = filter_entries(qs.select_related(*ENTRY_RELATED).prefetch_related(*ENTRY_LINKS), clinic, f)
+    qs = filter_entries(LedgerEntry.objects.filter(clinic=clinic).filter(match), clinic, f)
     return qs.order_by("occurred_at", "seq")
+
+
+# A report page opened as it usually is (all dates or a date range, no reversal of its kind, the
+# first page) reads its count, total and rows through SQL compiled once per shape of filter:
+# the same queries entries_of_kind() builds, without Django compiling them on every request.
+
+
+def _kind_in_range(
+    clinic_id: int, kind: str, start: datetime | None = None, end: datetime | None = None
+) -> QuerySet[LedgerEntry]:
+    """entries_of_kind() for a dates-only filter and no reversals, unordered."""
+    qs = LedgerEntry.objects.filter(clinic_id=clinic_id).filter(Q(kind=kind))
+    if start is not None:
+        qs = qs.filter(occurred_at__gte=start)
+    if end is not None:
+        qs = qs.filter(occurred_at__lt=end)
+    return qs
+
+
+_COMPILED_KIND_QUERIES: dict[tuple[Any, ...], CompiledValuesQuery] = {}
+
+
+def _compiled_kind_query(
+    key: tuple[Any, ...], values: dict[str, Any], build: Any
+) -> CompiledValuesQuery:
+    query = _COMPILED_KIND_QUERIES.get(key)
+    if query is None:
+        placeholders: dict[str, Any] = {"clinic_id": PLACEHOLDER_ID, "kind": _PLACEHOLDER_KIND}
+        if "start" in values:
+            placeholders["start"] = PLACEHOLDER_DATETIME
+        if "end" in values:
+            placeholders["end"] = _PLACEHOLDER_END
+        query = _COMPILED_KIND_QUERIES.setdefault(key, CompiledValuesQuery(build, **placeholders))
+    return query
+
+
+def _range_values(clinic: Clinic, f: EntryFilter, reversal_ids: list[int]) -> dict[str, Any] | None:
+    """The compiled queries' values, or None when the filter is more than dates (or the kind
+    has reversals): those go through entries_of_kind()."""
+    if reversal_ids or replace(f, date_from=None, date_to=None) != EntryFilter():
+        return None
+    tz = ZoneInfo(clinic.timezone)
+    values: dict[str, Any] = {"clinic_id": clinic.pk}
+    if f.date_from:
+        values["start"] = _day_start(f.date_from, tz)
+    if f.date_to:
+        values["end"] = _day_start(f.date_to + timedelta(days=1), tz)
+    return values
+
+
+def kind_totals(clinic: Clinic, kind: str, f: EntryFilter, reversal_ids: list[int]) -> Totals:
+    """totals(entries_of_kind(clinic, kind, f, reversal_ids)), compiled for date ranges."""
+    values = _range_values(clinic, f, reversal_ids)
+    if values is None:
+        return totals(entries_of_kind(clinic, kind, f, reversal_ids))
+    query = _compiled_kind_query(
+        ("totals", *values),
+        values,
+        lambda **p: (
+            _kind_in_range(**p)
+            .order_by()
+            .values("clinic_id")  # one group: the clinic's
+            .annotate(rows=RowCount("*"), total=Sum("quantity_mg"))
+            .values("rows", "total")
+        ),
+    )
+    found = query.rows(kind=kind, **values)
+    if not found:
+        return Totals(0, ZERO)
+    return Totals(found[0]["rows"], found[0]["total"] or ZERO)
+
+
+def kind_first_rows(
+    clinic: Clinic,
+    kind: str,
+    f: EntryFilter,
+    reversal_ids: list[int],
+    fields: tuple[str, ...],
+    size: int,
+) -> list[dict[str, Any]] | None:
+    """entries_of_kind(...).values(*fields)[:size] compiled for date ranges; None otherwise."""
+    values = _range_values(clinic, f, reversal_ids)
+    if values is None:
+        return None
+    query = _compiled_kind_query(
+        ("rows", fields, size, *values),
+        values,
+        lambda **p: _kind_in_range(**p).order_by("occurred_at", "seq").values(*fields)[:size],
+    )
+    return query.rows(kind=kind, **values)
+
+
+def entry_seqs(ids: Iterable[int]) -> dict[int, int]:
+    """Sequence numbers of these entries by id (the entries a page's rows link to)."""
+    return dict(LedgerEntry.objects.filter(pk__in=list(ids)).values_list("pk", "seq"))
 
 
 @dataclass(frozen=True)

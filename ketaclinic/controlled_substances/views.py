@@ -9,6 +9,7 @@ Reads that show patients (ledger, reports) and every export or print are audited
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -29,7 +30,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -44,7 +45,7 @@ from ketaclinic.controlled_substances.choices import InvestigationStatus
 from ketaclinic.controlled_substances.ledger import missing_record_elements
 from ketaclinic.controlled_substances.models import StorageLocation
 from ketaclinic.controlled_substances.quantities import fmt_mg, remainder_mg
-from ketaclinic.core import clock
+from ketaclinic.core import clock, python_widgets
 from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.patients.models import Patient
@@ -69,6 +70,37 @@ def _can(request: AuthenticatedRequest, clinic: Clinic) -> dict[str, bool]:
     }
 
 
+# The section links of _nav.html, on every page here: a dozen reverse() calls, the same for a
+# clinic until the URL configuration changes, so worked out once per clinic, URLconf and prefix.
+_NAV_URL_NAMES = (
+    "balances",
+    "ledger",
+    "administer",
+    "waste",
+    "receive",
+    "transfer",
+    "counts",
+    "dispose",
+    "adjust",
+    "loss",
+    "investigations",
+    "reports",
+    "catalogue",
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _nav_urls_for(prefix: str, urlconf: Any, clinic_id: int) -> dict[str, str]:
+    return {
+        name: reverse(f"controlled_substances:{name}", args=[clinic_id], urlconf=urlconf)
+        for name in _NAV_URL_NAMES
+    }
+
+
+def _nav_urls(clinic_id: int) -> dict[str, str]:
+    return _nav_urls_for(get_script_prefix(), get_urlconf(), clinic_id)
+
+
 def _page(
     request: AuthenticatedRequest,
     clinic: Clinic,
@@ -88,6 +120,7 @@ def _page(
         template,
         {
             "clinic": clinic,
+            "cs_nav_urls": _nav_urls(clinic.pk),
             "can": _can(request, clinic),
             "section": section,
             "other_clinics": other_clinics,
@@ -311,11 +344,14 @@ def ledger_csv(request: AuthenticatedRequest, clinic_id: int) -> HttpResponseBas
         detail=f"ledger CSV; {f.describe()}",
     )
     tz = ZoneInfo(clinic.timezone)
-    qs = selectors.entries(clinic, f).order_by("seq")
+    qs = selectors.entries(clinic, f).prefetch_related(None).order_by("seq")
     return _csv_response(
         f"ledger-{clinic.slug}.csv",
         [c.header for c in reports.LEDGER_COLUMNS],
-        (reports.cells(reports.LEDGER_COLUMNS, e, tz) for e in qs.iterator(chunk_size=2000)),
+        (
+            reports.cells(reports.LEDGER_COLUMNS, r, tz)
+            for r in reports.stream(qs.values(*reports.LEDGER_FIELDS))
+        ),
     )
 
 
@@ -1072,17 +1108,19 @@ def _report_data(
     )
     valid = not form.is_bound or form.is_valid()
     f = form.entry_filter() if valid else selectors.EntryFilter()
+    reversal_ids: list[int] = []
     if report is None:
         rows: Any = selectors.inventories(clinic, f)
     else:
-        rows = report.rows(clinic, f)
-    return clinic, form, report, (rows, f), valid
+        reversal_ids = selectors.reversals_of_kind(clinic.pk, report.kind)
+        rows = report.rows(clinic, f, reversal_ids)
+    return clinic, form, report, (rows, f, reversal_ids), valid
 
 
 @login_required
 @require_GET
 def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> HttpResponse:
-    clinic, form, spec, (rows, f), valid = _report_data(request, clinic_id, report)
+    clinic, form, spec, (rows, f, reversal_ids), valid = _report_data(request, clinic_id, report)
     record_event(
         action=Action.LIST,
         user=request.user,
@@ -1092,13 +1130,22 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
         detail=f"report {report}; {f.describe()}",
     )
     if spec is not None:
-        totals = selectors.totals(rows)
+        # Count, total and first page through compiled SQL where the filter allows it.
+        totals = selectors.kind_totals(clinic, spec.kind, f, reversal_ids)
         context = _report_context(clinic, report, spec, rows, f, total_mg=totals.quantity_mg)
-        page = _CountedPaginator(rows, REPORT_PAGE_SIZE, totals.rows).get_page(
+        page = _CountedPaginator(spec.values(rows), REPORT_PAGE_SIZE, totals.rows).get_page(
             request.GET.get("page")
         )
+        shown = None
+        if page.number == 1:
+            shown = selectors.kind_first_rows(
+                clinic, spec.kind, f, reversal_ids, spec.fields, REPORT_PAGE_SIZE
+            )
+        if shown is None:
+            shown = list(page.object_list)
+        page.object_list = shown  # read once: the template's {% if page %} takes its length
         context["page"] = page
-        context["table"] = _table(spec.columns, page.object_list, clinic)
+        context["table"] = _table(spec.columns, reports.complete(shown), clinic)
     else:
         context = _report_context(clinic, report, spec, rows, f)
         context["table"] = _table(reports.INVENTORY_COLUMNS, reports.inventory_rows(rows), clinic)
@@ -1108,7 +1155,13 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
         request,
         clinic,
         "controlled_substances/report.html",
-        {**context, "form": form, "query": params.urlencode()},
+        {
+            **context,
+            "form": form,
+            # includes/field.html per field, written in Python (python_widgets.field_html).
+            "fields": python_widgets.fields_html(form),
+            "query": params.urlencode(),
+        },
         status=200 if valid else 400,
         section="reports",
     )
@@ -1158,7 +1211,7 @@ def _table(columns: Any, rows: Iterable[Any], clinic: Clinic) -> dict[str, Any]:
 @login_required
 @require_GET
 def report_print(request: AuthenticatedRequest, clinic_id: int, report: str) -> HttpResponse:
-    clinic, form, spec, (rows, f), valid = _report_data(request, clinic_id, report)
+    clinic, form, spec, (rows, f, _), valid = _report_data(request, clinic_id, report)
     if not valid:
         return HttpResponse("Invalid report filters.", status=400, content_type="text/plain")
     record_event(
@@ -1171,9 +1224,9 @@ def report_print(request: AuthenticatedRequest, clinic_id: int, report: str) -> 
     )
     context = _report_context(clinic, report, spec, rows, f)
     if spec is not None:
-        limited = list(rows[: PRINT_LIMIT + 1])
+        limited = list(spec.values(rows)[: PRINT_LIMIT + 1])
         context["truncated"] = len(limited) > PRINT_LIMIT
-        context["table"] = _table(spec.columns, limited[:PRINT_LIMIT], clinic)
+        context["table"] = _table(spec.columns, reports.complete(limited[:PRINT_LIMIT]), clinic)
     else:
         context["table"] = _table(reports.INVENTORY_COLUMNS, reports.inventory_rows(rows), clinic)
     return render(
@@ -1186,7 +1239,7 @@ def report_print(request: AuthenticatedRequest, clinic_id: int, report: str) -> 
 @login_required
 @require_GET
 def report_csv(request: AuthenticatedRequest, clinic_id: int, report: str) -> HttpResponseBase:
-    clinic, form, spec, (rows, f), valid = _report_data(request, clinic_id, report)
+    clinic, form, spec, (rows, f, _), valid = _report_data(request, clinic_id, report)
     if not valid:
         return HttpResponse("Invalid report filters.", status=400, content_type="text/plain")
     record_event(
@@ -1208,7 +1261,7 @@ def report_csv(request: AuthenticatedRequest, clinic_id: int, report: str) -> Ht
     return _csv_response(
         filename,
         [c.header for c in spec.columns],
-        (reports.cells(spec.columns, e, tz) for e in rows.iterator(chunk_size=2000)),
+        (reports.cells(spec.columns, r, tz) for r in reports.stream(spec.values(rows))),
     )
 
 

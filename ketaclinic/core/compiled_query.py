@@ -108,7 +108,8 @@ class _CompiledQuery:
         converters = compiler.get_converters(fields)
         return _Compiled(compiler, sql, tuple(params), tuple(names), slots, converters)
 
-    def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
+    def _bind(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
+        """The compiled query for this database and its parameters with these values."""
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key)
@@ -121,7 +122,11 @@ class _CompiledQuery:
             value = _adapt(connection, values[name])
             for index in positions:
                 params[index] = value
-        with connection.cursor() as cursor:
+        return compiled, params
+
+    def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
+        compiled, params = self._bind(using, values)
+        with connections[using].cursor() as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()
         return compiled, fetched
@@ -151,6 +156,9 @@ class CompiledModelQuery(_CompiledQuery):
 
     def objects(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Any]:
         compiled, fetched = self._run(using, values)
+        return self._instances(compiled, fetched, using)
+
+    def _instances(self, compiled: _Compiled, fetched: list[Any], using: str) -> list[Any]:
         compiler = compiled.compiler
         select, klass_info = compiler.select, compiler.klass_info
         annotation_col_map = compiler.annotation_col_map
@@ -168,3 +176,35 @@ class CompiledModelQuery(_CompiledQuery):
                 setattr(obj, attr_name, row[col_pos])
             found.append(obj)
         return found
+
+
+def objects_together(
+    calls: list[tuple[CompiledModelQuery, dict[str, Any]]], *, using: str = DEFAULT_DB_ALIAS
+) -> list[list[Any]]:
+    """`query.objects(**values)` for each (query, values), in one round trip on PostgreSQL.
+
+    Why: a page that reads a dozen small tables of one record waited for a dozen round trips.
+    On PostgreSQL the statements go in one execute, separated by ";" (psycopg's client-side
+    cursor, which Django uses, runs them in order and returns one result set each); on other
+    databases they run one after another. Each statement is the query's own compiled SQL, and
+    the rows become instances exactly as `objects()` builds them.
+    """
+    connection = connections[using]
+    bound = [query._bind(using, values) for query, values in calls]
+    if connection.vendor != "postgresql" or len(bound) < 2:
+        return [query.objects(using=using, **values) for query, values in calls]
+    fetched: list[list[Any]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ";\n".join(compiled.sql for compiled, _ in bound),
+            [param for _, params in bound for param in params],
+        )
+        fetched.append(cursor.fetchall())
+        while cursor.nextset():
+            fetched.append(cursor.fetchall())
+    if len(fetched) != len(bound):
+        raise RuntimeError(f"{len(bound)} statements gave {len(fetched)} result sets")
+    return [
+        query._instances(compiled, rows, using)
+        for (query, _), (compiled, _), rows in zip(calls, bound, fetched, strict=True)
+    ]

@@ -535,6 +535,17 @@ def patient_alerts(patient_id: int, *, limit: int = 10) -> list[SafetyAlert]:
     return list(_patient_alerts_query(patient_id, limit))
 
 
+def _open_safety_flags(patient_id: int) -> QuerySet[SafetyAlert]:
+    return SafetyAlert.objects.filter(patient_id=patient_id, acknowledged_at__isnull=True).order_by(
+        "priority", "created_at"
+    )
+
+
+# One patient's open safety flags (the treatment session workspace), compiled once
+# (core.compiled_query): the same rows, in the same order, as safety_flags_for_patients().
+OPEN_SAFETY_FLAGS = CompiledModelQuery(_open_safety_flags, patient_id=PLACEHOLDER_ID)
+
+
 def safety_flags_for_patients(patient_ids: Iterable[int]) -> dict[int, list[SafetyAlert]]:
     """Open safety alerts per patient, for boards that list many patients (one query).
 

@@ -21,6 +21,7 @@ from ketaclinic.controlled_substances.forms import (
 from ketaclinic.controlled_substances.models import Balance
 from ketaclinic.controlled_substances.quantities import remainder_mg
 from ketaclinic.controlled_substances.signatures import WitnessAttestation
+from ketaclinic.core import python_widgets as w
 from ketaclinic.treatment_sessions.choices import (
     AdverseEventCode,
     EventOutcome,
@@ -29,6 +30,8 @@ from ketaclinic.treatment_sessions.choices import (
     Severity,
 )
 
+# The widgets and labels write their HTML in Python (core.python_widgets): the workspace shows
+# a dozen fields per step and rendered a widget template and a label template for each.
 NUMERIC = {"inputmode": "numeric"}
 DECIMAL = {"inputmode": "decimal", "step": "any"}
 
@@ -39,7 +42,7 @@ def _int(label: str, low: int, high: int, *, required: bool = False) -> forms.In
         required=required,
         min_value=low,
         max_value=high,
-        widget=forms.NumberInput(attrs=NUMERIC),
+        widget=w.NumberInput(attrs=NUMERIC),
     )
 
 
@@ -50,7 +53,7 @@ def _decimal(label: str, low: str, high: str, *, places: int = 2) -> forms.Decim
         max_value=Decimal(high),
         max_digits=8,
         decimal_places=places,
-        widget=forms.NumberInput(attrs=DECIMAL),
+        widget=w.NumberInput(attrs=DECIMAL),
     )
 
 
@@ -59,7 +62,7 @@ def _reason(label: str, *, required: bool = True, rows: int = 2) -> forms.CharFi
         label=label,
         required=required,
         max_length=500,
-        widget=forms.Textarea(attrs={"rows": rows}),
+        widget=w.Textarea(attrs={"rows": rows}),
     )
 
 
@@ -68,7 +71,7 @@ class PrescriberChoiceField(forms.ModelChoiceField):
         return obj.signature_name
 
 
-class PreDoseForm(forms.Form):
+class PreDoseForm(w.PythonLabels, forms.Form):
     """Same-day weight, pre-dose vital signs and the check-in confirmations."""
 
     weight_kg = _decimal("Weight today (kg)", "20", "350", places=1)
@@ -77,19 +80,24 @@ class PreDoseForm(forms.Form):
     heart_rate_bpm = _int("Heart rate (/min)", 20, 250)
     spo2_pct = _int("SpO₂ (%)", 50, 100)
     respiratory_rate_per_min = _int("Respiratory rate (/min)", 4, 60)
-    fasting_confirmed = forms.BooleanField(required=False, label="Fasting as instructed")
+    fasting_confirmed = forms.BooleanField(
+        widget=w.CheckboxInput, required=False, label="Fasting as instructed"
+    )
     ride_home_confirmed = forms.BooleanField(
-        required=False, label="Ride home arranged (no driving today)"
+        widget=w.CheckboxInput, required=False, label="Ride home arranged (no driving today)"
     )
     pregnancy_status = forms.ChoiceField(
-        choices=PregnancyStatus.choices, initial=PregnancyStatus.NOT_APPLICABLE, label="Pregnancy"
+        widget=w.Select,
+        choices=PregnancyStatus.choices,
+        initial=PregnancyStatus.NOT_APPLICABLE,
+        label="Pregnancy",
     )
     medications_changed = forms.BooleanField(
-        required=False, label="Medications changed since the last session"
+        widget=w.CheckboxInput, required=False, label="Medications changed since the last session"
     )
     medication_changes = _reason("What changed", required=False)
     rems_enrolment_verified = forms.BooleanField(
-        required=False, label="REMS enrolment verified (esketamine)"
+        widget=w.CheckboxInput, required=False, label="REMS enrolment verified (esketamine)"
     )
     prescriber_on_site = PrescriberChoiceField(
         queryset=User.objects.none(),
@@ -122,19 +130,23 @@ class PreDoseForm(forms.Form):
         return data
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     reason = _reason("Reason")
 
 
-class InfusionOrderForm(forms.Form):
+class InfusionOrderForm(w.PythonLabels, forms.Form):
     """The IV order; the dose, volume, rate and VTBI are computed from today's weight."""
+
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
 
     dose_mg_per_kg = _decimal("Dose (mg/kg)", "0.01", "2.00")
     minutes = _int("Infusion time (minutes)", 1, 240, required=True)
     concentration_mg_per_ml = _decimal("Concentration (mg/mL)", "0.1", "100")
 
 
-class SecondCheckForm(forms.Form):
+class SecondCheckForm(w.PythonLabels, forms.Form):
     """A second clinician re-enters their password (and code) on this screen."""
 
     def __init__(self, *args: Any, clinic: Any, actor_id: int, **kwargs: Any) -> None:
@@ -152,11 +164,12 @@ class SecondCheckForm(forms.Form):
         return attestation(self, "checker")
 
 
-class DrawForm(forms.Form):
+class DrawForm(w.PythonLabels, forms.Form):
     """The dose drawn from a lot and the remainder of the opened vial wasted, witnessed."""
 
     dose_mg = _decimal("Dose drawn (mg)", "0.01", "1000")
     waste_remainder = forms.BooleanField(
+        widget=w.CheckboxInput,
         required=False,
         initial=True,
         label="Waste the rest of the opened vial(s)",
@@ -168,7 +181,7 @@ class DrawForm(forms.Form):
         min_value=Decimal(0),
         max_digits=9,
         decimal_places=3,
-        widget=forms.NumberInput(attrs=DECIMAL),
+        widget=w.NumberInput(attrs=DECIMAL),
     )
 
     def __init__(self, *args: Any, clinic: Any, actor_id: int, **kwargs: Any) -> None:
@@ -202,7 +215,9 @@ class DrawForm(forms.Form):
         return attestation(self)
 
 
-class VitalsForm(forms.Form):
+class VitalsForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     systolic_mmhg = _int("Systolic (mmHg)", 40, 300)
     diastolic_mmhg = _int("Diastolic (mmHg)", 20, 200)
     heart_rate_bpm = _int("HR (/min)", 20, 250)
@@ -217,19 +232,31 @@ class VitalsForm(forms.Form):
         return data
 
 
-class AlertAckForm(forms.Form):
+class AlertAckForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     action = _reason("Action taken")
 
 
-class CadssForm(forms.Form):
+class CadssForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     total = _int("CADSS total (0-92)", 0, 92, required=True)
 
 
-class AdverseEventForm(forms.Form):
-    code = forms.ChoiceField(choices=[("", "— choose —"), *AdverseEventCode.choices], label="Event")
-    other_text = forms.CharField(required=False, max_length=200, label="Describe (for “Other”)")
-    severity = forms.ChoiceField(choices=[("", "— choose —"), *Severity.choices])
-    outcome = forms.ChoiceField(choices=[("", "— choose —"), *EventOutcome.choices])
+class AdverseEventForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
+    code = forms.ChoiceField(
+        widget=w.Select, choices=[("", "— choose —"), *AdverseEventCode.choices], label="Event"
+    )
+    other_text = forms.CharField(
+        widget=w.TextInput, required=False, max_length=200, label="Describe (for “Other”)"
+    )
+    severity = forms.ChoiceField(widget=w.Select, choices=[("", "— choose —"), *Severity.choices])
+    outcome = forms.ChoiceField(
+        widget=w.Select, choices=[("", "— choose —"), *EventOutcome.choices]
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -241,11 +268,16 @@ class AdverseEventForm(forms.Form):
         return data
 
 
-class InterventionForm(forms.Form):
+class InterventionForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     kind = forms.ChoiceField(
-        choices=[("", "— choose —"), *InterventionKind.choices], label="Intervention"
+        widget=w.Select,
+        choices=[("", "— choose —"), *InterventionKind.choices],
+        label="Intervention",
     )
     detail = forms.CharField(
+        widget=w.TextInput,
         required=False,
         max_length=500,
         label="Detail (drug, dose, what was done)",
@@ -253,15 +285,27 @@ class InterventionForm(forms.Form):
     )
 
 
-class DischargeForm(forms.Form):
-    sedation_resolved = forms.BooleanField(required=False, label="Sedation resolved")
-    dissociation_resolved = forms.BooleanField(required=False, label="Dissociation resolved")
-    respiratory_depression_resolved = forms.BooleanField(
-        required=False, label="No respiratory depression (RR and SpO₂ fine)"
+class DischargeForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
+    sedation_resolved = forms.BooleanField(
+        widget=w.CheckboxInput, required=False, label="Sedation resolved"
     )
-    vitals_acceptable = forms.BooleanField(required=False, label="Vital signs acceptable")
-    escort_present = forms.BooleanField(required=False, label="Escort present")
-    escort_name = forms.CharField(required=False, max_length=200, label="Escort's name")
+    dissociation_resolved = forms.BooleanField(
+        widget=w.CheckboxInput, required=False, label="Dissociation resolved"
+    )
+    respiratory_depression_resolved = forms.BooleanField(
+        widget=w.CheckboxInput, required=False, label="No respiratory depression (RR and SpO₂ fine)"
+    )
+    vitals_acceptable = forms.BooleanField(
+        widget=w.CheckboxInput, required=False, label="Vital signs acceptable"
+    )
+    escort_present = forms.BooleanField(
+        widget=w.CheckboxInput, required=False, label="Escort present"
+    )
+    escort_name = forms.CharField(
+        widget=w.TextInput, required=False, max_length=200, label="Escort's name"
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -270,8 +314,11 @@ class DischargeForm(forms.Form):
         return data
 
 
-class SignForm(forms.Form):
+class SignForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
     meaning = forms.CharField(
+        widget=w.TextInput,
         max_length=200,
         initial="Reviewed and approved",
         label="Meaning of your signature",
@@ -279,7 +326,7 @@ class SignForm(forms.Form):
     )
 
 
-class AmendForm(forms.Form):
-    text = forms.CharField(
-        max_length=4000, label="Amendment", widget=forms.Textarea(attrs={"rows": 3})
-    )
+class AmendForm(w.PythonLabels, forms.Form):
+    static_html = True  # the same empty form on every page (python_widgets.fields_html)
+
+    text = forms.CharField(max_length=4000, label="Amendment", widget=w.Textarea(attrs={"rows": 3}))

@@ -7,10 +7,13 @@ lacks, and an esketamine session cannot be signed while anything is missing (cli
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketaclinic.clinical import get_treatment
 from ketaclinic.treatment_sessions.models import TreatmentSession
+
+if TYPE_CHECKING:
+    from ketaclinic.treatment_sessions.selectors import SessionRows
 
 FORM_VERSION = "kc-rems-pmf-1"
 # The 40-minute blood pressure is accepted from 35 to 50 minutes after the first device.
@@ -23,28 +26,39 @@ def _bp(reading: Any) -> str | None:
     return f"{reading.systolic_mmhg}/{reading.diastolic_mmhg}"
 
 
-def rems_form(session: TreatmentSession) -> dict[str, Any]:
-    """Every field of the form, None where the session has no data for it."""
+def rems_form(session: TreatmentSession, rows: SessionRows | None = None) -> dict[str, Any]:
+    """Every field of the form, None where the session has no data for it (read from `rows`
+    when the caller has read the session's tables already)."""
     from ketaclinic.controlled_substances.choices import EntryKind
     from ketaclinic.controlled_substances.models import LedgerEntry
 
-    devices = list(session.esketamine_devices.order_by("number"))
+    if rows is not None:
+        devices = rows.devices
+        vitals = rows.vitals
+        check = rows.latest_check
+        discharge = rows.latest_discharge
+        administered = rows.administrations
+        entry = administered[0] if administered else None
+        events = rows.events
+    else:
+        devices = list(session.esketamine_devices.order_by("number"))
+        vitals = list(session.vitals.order_by("taken_at", "id"))
+        check = session.pre_dose_checks.order_by("-recorded_at", "-id").first()
+        discharge = session.discharge_assessments.order_by("-assessed_at", "-id").first()
+        entry = (
+            LedgerEntry.objects.filter(treatment_session_id=session.pk, kind=EntryKind.ADMINISTER)
+            .select_related("lot")
+            .first()
+        )
+        events = list(session.adverse_events.order_by("onset_at", "id"))
     first = devices[0].administered_at if devices else None
     end = session.discharged_at or session.ended_at
-    readings = [r for r in session.vitals.order_by("taken_at", "id") if _bp(r)]
+    readings = [r for r in vitals if _bp(r)]
     bp_40 = None
     if first is not None:
         low, high = (first + timedelta(minutes=m) for m in BP_40_WINDOW_MIN)
         bp_40 = next((r for r in readings if low <= r.taken_at <= high), None)
     last = readings[-1] if readings else None
-    check = session.pre_dose_checks.order_by("-recorded_at", "-id").first()
-    discharge = session.discharge_assessments.order_by("-assessed_at", "-id").first()
-    entry = (
-        LedgerEntry.objects.filter(treatment_session_id=session.pk, kind=EntryKind.ADMINISTER)
-        .select_related("lot")
-        .first()
-    )
-    events = list(session.adverse_events.order_by("onset_at", "id"))
     codes = {e.code for e in events}
     return {
         "form_version": FORM_VERSION,
@@ -88,14 +102,15 @@ REQUIRED = {
 }
 
 
-def rems_missing(session: TreatmentSession) -> list[str]:
+def rems_missing(session: TreatmentSession, rows: SessionRows | None = None) -> list[str]:
     """What the REMS form still lacks, in plain words (empty for a complete form or a session
     that is not esketamine)."""
     if not get_treatment(session.treatment).is_esketamine:
         return []
-    if not session.esketamine_devices.exists():
+    has_devices = bool(rows.devices) if rows is not None else session.esketamine_devices.exists()
+    if not has_devices:
         return []  # stopped before any device: nothing was given, there is nothing to report
-    form = rems_form(session)
+    form = rems_form(session, rows)
     return [
         f"REMS form: {label} is missing." for key, label in REQUIRED.items() if form[key] is None
     ]

@@ -13,9 +13,22 @@ from django.http import Http404
 from ketaclinic.accounts import access
 from ketaclinic.clinical import TREATMENTS, get_treatment
 from ketaclinic.core import clock
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery, objects_together
 from ketaclinic.treatment_sessions.choices import SessionStatus
-from ketaclinic.treatment_sessions.models import PreDoseCheck, RemsSubmission, TreatmentSession
+from ketaclinic.treatment_sessions.models import (
+    AdverseEvent,
+    DischargeAssessment,
+    DissociationScore,
+    EsketamineDevice,
+    InfusionOrder,
+    Intervention,
+    PreDoseCheck,
+    RemsSubmission,
+    SessionTransition,
+    TreatmentSession,
+    VitalAlert,
+    VitalSign,
+)
 
 
 def sessions_for(user: Any, permission: str = "course.view") -> QuerySet[TreatmentSession]:
@@ -49,6 +62,197 @@ _SESSION = CompiledModelQuery(
     ),
     session_id=PLACEHOLDER_ID,
 )
+
+
+# --- Everything the workspace shows of one session, each table read once ----------------------
+
+
+def _compiled(build: Any) -> CompiledModelQuery:
+    return CompiledModelQuery(build, session_id=PLACEHOLDER_ID)
+
+
+def _ledger_entries(session_id: int) -> QuerySet[Any]:
+    from django.db.models.expressions import RawSQL
+
+    from ketaclinic.controlled_substances.models import LedgerEntry
+
+    # The ledger keeps the session id in a BigIntegerField, whose parameter PostgreSQL's driver
+    # wraps (Int8) so the compiled query could not find its placeholder: a plain parameter
+    # with an explicit cast instead (still the indexed column, on PostgreSQL and SQLite).
+    as_bigint = RawSQL("CAST(%s AS BIGINT)", (session_id,))
+    return (
+        LedgerEntry.objects.filter(treatment_session_id=as_bigint)
+        .select_related("lot__product", "location")
+        .order_by("seq")
+    )
+
+
+# One compiled query per table (core.compiled_query): the workspace is opened at every step
+# and on every reading, and Django took longer to build these queries than the database to run
+# them. The staff named on the rows are read once for all tables (_PEOPLE): joining the users
+# table into each query made PostgreSQL plan a join per table, longer than running them.
+_ROW_QUERIES: dict[str, CompiledModelQuery] = {
+    "checks": _compiled(
+        lambda session_id: PreDoseCheck.objects.filter(session_id=session_id).order_by(
+            "recorded_at", "id"
+        )
+    ),
+    "orders": _compiled(
+        lambda session_id: InfusionOrder.objects.filter(session_id=session_id).order_by(
+            "ordered_at", "id"
+        )
+    ),
+    "devices": _compiled(
+        lambda session_id: EsketamineDevice.objects.filter(session_id=session_id).order_by("number")
+    ),
+    "ledger": _compiled(_ledger_entries),
+    "vitals": _compiled(
+        lambda session_id: VitalSign.objects.filter(session_id=session_id).order_by(
+            "taken_at", "id"
+        )
+    ),
+    "alerts": _compiled(
+        lambda session_id: VitalAlert.objects.filter(session_id=session_id).order_by("id")
+    ),
+    "discharges": _compiled(
+        lambda session_id: DischargeAssessment.objects.filter(session_id=session_id).order_by(
+            "assessed_at", "id"
+        )
+    ),
+    "cadss": _compiled(
+        lambda session_id: DissociationScore.objects.filter(session_id=session_id).order_by(
+            "scored_at", "id"
+        )
+    ),
+    "interventions": _compiled(
+        lambda session_id: Intervention.objects.filter(session_id=session_id).order_by(
+            "given_at", "id"
+        )
+    ),
+    "events": _compiled(
+        lambda session_id: AdverseEvent.objects.filter(session_id=session_id).order_by(
+            "onset_at", "id"
+        )
+    ),
+    "history": _compiled(
+        lambda session_id: SessionTransition.objects.filter(session_id=session_id).order_by(
+            "at", "id"
+        )
+    ),
+}
+
+# The staff members each table's rows name (foreign keys to the user), by _ROW_QUERIES name.
+_PEOPLE: dict[str, tuple[str, ...]] = {
+    "checks": ("prescriber_on_site", "acknowledged_by", "recorded_by"),
+    "orders": ("ordered_by", "checked_by"),
+    "devices": ("recorded_by",),
+    "ledger": ("witness",),
+    "vitals": ("recorded_by",),
+    "alerts": ("acknowledged_by",),
+    "discharges": ("assessed_by",),
+    "cadss": ("recorded_by",),
+    "interventions": ("recorded_by",),
+    "events": ("recorded_by",),
+    "history": ("actor",),
+}
+
+
+def _people(session_id: int) -> QuerySet[Any]:
+    """Every user named on the session's rows (the fields of _PEOPLE), in one query."""
+    from django.db.models import Q
+
+    from ketaclinic.accounts.models import User
+
+    named = Q()
+    for name, fields in _PEOPLE.items():
+        rows = _ROW_QUERIES[name]._build(session_id=session_id).order_by()
+        for name_field in fields:
+            named |= Q(pk__in=rows.values(f"{name_field}_id"))
+    return User.objects.filter(named).order_by("pk")
+
+
+_PEOPLE_QUERY = _compiled(_people)
+
+
+def _attach(found: dict[str, list[Any]], people: list[Any]) -> None:
+    """Put the users read once onto the rows naming them, and each alert's reading (one of the
+    session's vitals), as select_related would have: no query when the page reads them."""
+    by_id = {user.pk: user for user in people}
+    for name, fields in _PEOPLE.items():
+        for row in found[name]:
+            for name_field in fields:
+                user_id = getattr(row, f"{name_field}_id")
+                if user_id in by_id:
+                    setattr(row, name_field, by_id[user_id])
+    readings = {reading.pk: reading for reading in found["vitals"]}
+    for alert in found["alerts"]:
+        if alert.reading_id in readings:
+            alert.reading = readings[alert.reading_id]
+
+
+@dataclass(frozen=True)
+class SessionRows:
+    """The rows of one session's tables, each read once, oldest first (by the models' own
+    ordering). The workspace shows them and hands them to the services' guards, the vitals
+    schedule and the REMS form check, which would otherwise read the same tables again."""
+
+    checks: list[PreDoseCheck]
+    orders: list[InfusionOrder]
+    devices: list[EsketamineDevice]
+    ledger: list[Any]  # controlled_substances.LedgerEntry, by ledger sequence
+    vitals: list[VitalSign]
+    alerts: list[VitalAlert]
+    discharges: list[DischargeAssessment]
+    cadss: list[DissociationScore]
+    interventions: list[Intervention]
+    events: list[AdverseEvent]
+    history: list[SessionTransition]
+    safety_flags: list[Any]  # the patient's open measures.SafetyAlert rows, most urgent first
+
+    @property
+    def latest_check(self) -> PreDoseCheck | None:
+        return self.checks[-1] if self.checks else None
+
+    @property
+    def latest_order(self) -> InfusionOrder | None:
+        return self.orders[-1] if self.orders else None
+
+    @property
+    def latest_discharge(self) -> DischargeAssessment | None:
+        return self.discharges[-1] if self.discharges else None
+
+    @property
+    def last_vitals_at(self) -> datetime | None:
+        return self.vitals[-1].taken_at if self.vitals else None
+
+    @property
+    def administrations(self) -> list[Any]:
+        """The ledger's administration entries (reversals are separate entries)."""
+        from ketaclinic.controlled_substances.choices import EntryKind
+
+        return [e for e in self.ledger if e.kind == EntryKind.ADMINISTER]
+
+    @property
+    def open_alerts(self) -> list[VitalAlert]:
+        return [a for a in self.alerts if a.acknowledged_by_id is None]
+
+
+def session_rows(session: TreatmentSession) -> SessionRows:
+    """Every row the workspace needs of `session` (and the patient's open safety flags): one
+    query per table whatever its size, all sent in one round trip on PostgreSQL
+    (core.compiled_query.objects_together)."""
+    from ketaclinic.measures.selectors import OPEN_SAFETY_FLAGS
+
+    *tables, people, safety_flags = objects_together(
+        [
+            *((query, {"session_id": session.pk}) for query in _ROW_QUERIES.values()),
+            (_PEOPLE_QUERY, {"session_id": session.pk}),
+            (OPEN_SAFETY_FLAGS, {"patient_id": session.patient_id}),
+        ]
+    )
+    found = dict(zip(_ROW_QUERIES, tables, strict=True))
+    _attach(found, people)
+    return SessionRows(**found, safety_flags=safety_flags)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,9 @@ nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -80,12 +79,22 @@ from ketaclinic.treatment_sessions.models import (
 )
 from ketaclinic.treatment_sessions.note import note_text, sha256_of
 
+if TYPE_CHECKING:
+    from ketaclinic.treatment_sessions.selectors import SessionRows
+
 MAX_REASON_CHARS = 500
 
 # Clinical checks a move must pass, by target state: each returns the reasons it is refused
 # (empty when it may go ahead). The gates of later steps (pre-dose gate, discharge criteria,
-# REMS form completeness) register here so no caller can skip them.
-Guard = Callable[[TreatmentSession], list[str]]
+# REMS form completeness) register here so no caller can skip them. A guard reads what it needs
+# from the database, or from `rows` when the caller (the workspace) has read the session's
+# tables already: the same rule either way. Transitions pass no rows: they check under the lock.
+
+
+class Guard(Protocol):
+    def __call__(self, session: TreatmentSession, rows: SessionRows | None = None) -> list[str]: ...
+
+
 GUARDS: dict[str, list[Guard]] = {}
 
 
@@ -331,7 +340,9 @@ def _number(
     return number
 
 
-def latest_check(session: TreatmentSession) -> PreDoseCheck | None:
+def latest_check(session: TreatmentSession, rows: SessionRows | None = None) -> PreDoseCheck | None:
+    if rows is not None:
+        return rows.latest_check
     found = _LATEST_CHECK.objects(session_id=session.pk)
     return found[0] if found else None
 
@@ -469,9 +480,9 @@ def session_acknowledge_gate(*, actor: Any, session: TreatmentSession, reason: s
     return check
 
 
-def gate_blockers(session: TreatmentSession) -> list[str]:
+def gate_blockers(session: TreatmentSession, rows: SessionRows | None = None) -> list[str]:
     """What stands between a checked-in patient and the dose, in plain words (empty: none)."""
-    check = latest_check(session)
+    check = latest_check(session, rows)
     if check is None:
         return ["Record the same-day weight and pre-dose vital signs."]
     problems: list[str] = []
@@ -516,7 +527,11 @@ def session_pass_gate(*, actor: Any, session: TreatmentSession) -> TreatmentSess
 # --- Dosing (clinical.md §1, §3) ------------------------------------------------------------------
 
 
-def latest_order(session: TreatmentSession) -> InfusionOrder | None:
+def latest_order(
+    session: TreatmentSession, rows: SessionRows | None = None
+) -> InfusionOrder | None:
+    if rows is not None:
+        return rows.latest_order
     return session.infusion_orders.order_by("-ordered_at", "-id").first()
 
 
@@ -633,11 +648,11 @@ def session_second_check(
     return order
 
 
-def dosing_blockers(session: TreatmentSession) -> list[str]:
+def dosing_blockers(session: TreatmentSession, rows: SessionRows | None = None) -> list[str]:
     """IV: a checked order; esketamine: a label dose (28, 56 or 84 mg)."""
     treatment = get_treatment(session.treatment)
     if treatment.route == "iv":
-        order = latest_order(session)
+        order = latest_order(session, rows)
         if order is None:
             return ["Order the infusion first."]
         if order.checked_by_id is None:
@@ -650,12 +665,12 @@ def dosing_blockers(session: TreatmentSession) -> list[str]:
     return []
 
 
-def observing_blockers(session: TreatmentSession) -> list[str]:
+def observing_blockers(session: TreatmentSession, rows: SessionRows | None = None) -> list[str]:
     """Esketamine: every device of the dose has been used."""
     if not get_treatment(session.treatment).is_esketamine:
         return []
     planned = esketamine_administration(int(session.planned_dose_mg or 0)).devices
-    used = session.esketamine_devices.count()
+    used = len(rows.devices) if rows is not None else session.esketamine_devices.count()
     if used < planned:
         return [f"{used} of {planned} devices recorded."]
     return []
@@ -760,8 +775,10 @@ def session_record_administration(
         )
 
 
-def administrations_of(session: TreatmentSession) -> list[Any]:
+def administrations_of(session: TreatmentSession, rows: SessionRows | None = None) -> list[Any]:
     """The ledger's administration entries for this session (reversals are separate entries)."""
+    if rows is not None:
+        return rows.administrations
     from ketaclinic.controlled_substances.choices import EntryKind
     from ketaclinic.controlled_substances.models import LedgerEntry
 
@@ -772,9 +789,9 @@ def administrations_of(session: TreatmentSession) -> list[Any]:
     )
 
 
-def dose_drawn_blockers(session: TreatmentSession) -> list[str]:
+def dose_drawn_blockers(session: TreatmentSession, rows: SessionRows | None = None) -> list[str]:
     """The dose has been drawn from the ledger before observation starts."""
-    if not administrations_of(session):
+    if not administrations_of(session, rows):
         return ["Record the dose drawn from a lot (controlled-substance ledger)."]
     return []
 
@@ -1166,26 +1183,34 @@ def session_record_intervention(
     return intervention
 
 
-def open_alert_blockers(session: TreatmentSession) -> list[str]:
+def open_alert_blockers(session: TreatmentSession, rows: SessionRows | None = None) -> list[str]:
     """Every alert acknowledged before the patient is ready to leave."""
-    count = session.alerts.filter(acknowledged_by__isnull=True).count()
+    if rows is not None:
+        count = len(rows.open_alerts)
+    else:
+        count = session.alerts.filter(acknowledged_by__isnull=True).count()
     return [f"Acknowledge {count} open alert(s) first."] if count else []
 
 
 GUARDS.setdefault(SessionStatus.READY_FOR_DISCHARGE, []).append(open_alert_blockers)
 
 
-def next_vitals_due(session: TreatmentSession, now: datetime) -> datetime | None:
+def next_vitals_due(
+    session: TreatmentSession, now: datetime, rows: SessionRows | None = None
+) -> datetime | None:
     """The next time vital signs are due (`clinical.vitals_due`) after the last reading."""
     if session.dosing_started_at is None:
         return None
-    order = latest_order(session)
+    order = latest_order(session, rows)
     due = vitals_due(
         treatment=session.treatment,
         dose_started_at=session.dosing_started_at,
         infusion_minutes=order.minutes if order else None,
     )
-    last = session.vitals.order_by("-taken_at").values_list("taken_at", flat=True).first()
+    if rows is not None:
+        last = rows.last_vitals_at
+    else:
+        last = session.vitals.order_by("-taken_at").values_list("taken_at", flat=True).first()
     for moment in due:
         # A reading within 2 minutes before a due time counts for it.
         if last is None or moment > last + timedelta(minutes=2):
@@ -1196,15 +1221,23 @@ def next_vitals_due(session: TreatmentSession, now: datetime) -> datetime | None
 # --- Observation, discharge, sign-off and amendments (clinical.md §3, §10) --------------------
 
 
-def latest_discharge(session: TreatmentSession) -> DischargeAssessment | None:
+def latest_discharge(
+    session: TreatmentSession, rows: SessionRows | None = None
+) -> DischargeAssessment | None:
+    if rows is not None:
+        return rows.latest_discharge
     return session.discharge_assessments.order_by("-assessed_at", "-id").first()
 
 
-def _discharge_gate(session: TreatmentSession, assessment: Any, now: datetime) -> Any:
-    order = latest_order(session)
+def _discharge_gate(
+    session: TreatmentSession, assessment: Any, now: datetime, rows: SessionRows | None = None
+) -> Any:
+    order = latest_order(session, rows)
     first = session.dosing_started_at
     if first is None:
         raise ValidationError({"status": ["No dose has been given."]})
+    # In the clinic's time: the reason names the earliest discharge time, which staff read there.
+    first = first.astimezone(clock_zone(session.clinic.timezone))
     if get_treatment(session.treatment).route == "iv" and order is None:
         raise ValidationError({"status": ["There is no infusion order for this session."]})
     return discharge_check(
@@ -1261,12 +1294,12 @@ def session_assess_discharge(
     return draft
 
 
-def discharge_blockers(session: TreatmentSession) -> list[str]:
+def discharge_blockers(session: TreatmentSession, rows: SessionRows | None = None) -> list[str]:
     """`discharge_check` on the newest assessment, with the clock now (esketamine: 120 min)."""
-    assessment = latest_discharge(session)
+    assessment = latest_discharge(session, rows)
     if assessment is None:
         return ["Assess the discharge criteria first."]
-    gate = _discharge_gate(session, assessment, clock.now())
+    gate = _discharge_gate(session, assessment, clock.now(), rows)
     return [reason.message for reason in gate.reasons] if not gate.proceed else []
 
 
@@ -1338,11 +1371,11 @@ def session_amend(*, actor: Any, session: TreatmentSession, text: str) -> NoteAm
     return amendment
 
 
-def rems_blockers(session: TreatmentSession) -> list[str]:
+def rems_blockers(session: TreatmentSession, rows: SessionRows | None = None) -> list[str]:
     """An esketamine note is not signed while the REMS monitoring form is incomplete."""
     from ketaclinic.treatment_sessions.rems import rems_missing
 
-    return rems_missing(session)
+    return rems_missing(session, rows)
 
 
 GUARDS.setdefault(SessionStatus.SIGNED, []).append(rems_blockers)

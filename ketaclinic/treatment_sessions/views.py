@@ -12,8 +12,9 @@ Permissions: everyone on staff with `course.view` reads; recording needs `sessio
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -21,7 +22,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -35,7 +36,6 @@ from ketaclinic.clinical import (
     get_treatment,
     iv_infusion,
 )
-from ketaclinic.controlled_substances.models import LedgerEntry
 from ketaclinic.core import clock
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.core.validation import add_service_errors
@@ -61,6 +61,41 @@ def _url(session: TreatmentSession, anchor: str = "") -> HttpResponseRedirect:
 
 def _zone(session: TreatmentSession) -> ZoneInfo:
     return ZoneInfo(session.clinic.timezone)
+
+
+class _SessionPaths(Mapping[str, str]):
+    """`paths.vitals` in the workspace: reverse("treatment_sessions:vitals", args=[session.pk]).
+
+    Each action's path is reversed once per process with a stand-in id (and script prefix),
+    then filled in with the session's: the page links to a dozen actions, and reverse() for
+    each took about a millisecond per page. A pattern where the stand-in does not appear exactly
+    once is reversed as usual.
+    """
+
+    _STAND_IN = "918273645"
+    _patterns: ClassVar[dict[tuple[str, str], tuple[str, ...]]] = {}
+
+    def __init__(self, session_id: int) -> None:
+        self._session_id = session_id
+
+    def __getitem__(self, name: str) -> str:
+        key = (get_script_prefix(), name)
+        parts = self._patterns.get(key)
+        if parts is None:
+            try:
+                path = reverse(f"treatment_sessions:{name}", args=[self._STAND_IN])
+            except NoReverseMatch:
+                raise KeyError(name) from None
+            parts = self._patterns[key] = tuple(path.split(self._STAND_IN))
+        if len(parts) != 2:
+            return reverse(f"treatment_sessions:{name}", args=[self._session_id])
+        return f"{parts[0]}{self._session_id}{parts[1]}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def _read(request: AuthenticatedRequest, session: TreatmentSession, detail: str) -> None:
@@ -158,12 +193,14 @@ def _pump(order: Any) -> dict[str, str]:
     }
 
 
-def _guard_reasons(session: TreatmentSession, to: str) -> list[str]:
+def _guard_reasons(
+    session: TreatmentSession, to: str, rows: selectors.SessionRows | None = None
+) -> list[str]:
     """What stops the move to `to` now (the same guards the service runs), for showing early."""
     reasons: list[str] = []
     try:
         for guard in services.GUARDS.get(to, ()):
-            reasons.extend(guard(session))
+            reasons.extend(guard(session, rows))
     except ValidationError as exc:
         reasons.extend(exc.messages)
     return reasons
@@ -178,30 +215,11 @@ def _workspace(
     can_record = access.has_permission(user, "session.record", clinic_id)
     can_sign = access.has_permission(user, "session.sign", clinic_id)
     status = session.status
-    checks = list(
-        session.pre_dose_checks.select_related(
-            "acknowledged_by", "prescriber_on_site", "recorded_by"
-        ).order_by("recorded_at", "id")
-    )
-    check = checks[-1] if checks else None
-    orders = list(
-        session.infusion_orders.select_related("ordered_by", "checked_by").order_by(
-            "ordered_at", "id"
-        )
-    )
-    order = orders[-1] if orders else None
-    devices = list(session.esketamine_devices.select_related("recorded_by").order_by("number"))
-    drawn = list(
-        LedgerEntry.objects.filter(treatment_session_id=session.pk)
-        .select_related("lot__product", "location", "witness")
-        .order_by("seq")
-    )
-    vitals = list(session.vitals.select_related("recorded_by").order_by("taken_at", "id"))
-    alerts = list(session.alerts.select_related("acknowledged_by", "reading").order_by("id"))
-    open_alerts = [a for a in alerts if a.acknowledged_by_id is None]
-    discharges = list(
-        session.discharge_assessments.select_related("assessed_by").order_by("assessed_at", "id")
-    )
+    # Each of the session's tables read once; the guards below use these rows too.
+    rows = selectors.session_rows(session)
+    checks, check = rows.checks, rows.latest_check
+    orders, order = rows.orders, rows.latest_order
+    devices, drawn, discharges = rows.devices, rows.ledger, rows.discharges
     appointment = None
     pre_session: list[Any] = []
     if session.appointment_id:
@@ -211,10 +229,9 @@ def _workspace(
         pre_session = pre_session_responses([session.appointment_id]).get(
             session.appointment_id, []
         )
-    from ketaclinic.measures.selectors import safety_flags_for_patients
-
     context: dict[str, Any] = {
         "s": session,
+        "paths": _SessionPaths(session.pk),
         "patient": session.patient,
         "clinic": session.clinic,
         "appointment": appointment,
@@ -230,7 +247,7 @@ def _workspace(
         "order": order,
         "pump": _pump(order),
         "devices": devices,
-        "drawn": [e for e in drawn if e.kind == "administer"],
+        "drawn": rows.administrations,
         "ledger_entries": [
             {
                 "kind": e.get_kind_display(),
@@ -242,40 +259,40 @@ def _workspace(
             }
             for e in drawn
         ],
-        "vitals": vitals,
-        "alerts": alerts,
-        "open_alerts": open_alerts,
-        "cadss": list(session.cadss_scores.select_related("recorded_by")),
-        "interventions": list(session.interventions.select_related("recorded_by")),
-        "events": list(session.adverse_events.select_related("recorded_by")),
+        "vitals": rows.vitals,
+        "alerts": rows.alerts,
+        "open_alerts": rows.open_alerts,
+        "cadss": rows.cadss,
+        "interventions": rows.interventions,
+        "events": rows.events,
         "discharges": discharges,
-        "discharge": discharges[-1] if discharges else None,
-        "history": list(session.transitions.select_related("actor")),
+        "discharge": rows.latest_discharge,
+        "history": rows.history,
         "pre_session": pre_session,
-        "safety_flags": safety_flags_for_patients([session.patient_id]).get(session.patient_id, []),
+        "safety_flags": rows.safety_flags,
         "observation": _observation(session, devices, now),
         "now": now,
         "GateStatus": GateStatus,
     }
     if status == S.CHECKED_IN:
-        context["gate_blockers"] = services.gate_blockers(session)
+        context["gate_blockers"] = services.gate_blockers(session, rows)
     if status == S.GATE_PASSED:
-        context["dosing_blockers"] = services.dosing_blockers(session)
+        context["dosing_blockers"] = services.dosing_blockers(session, rows)
     if treatment.is_esketamine and status in (S.GATE_PASSED, S.DOSING):
         context["device_state"] = _device_state(session, devices, now)
     if status == S.DOSING:
-        context["observing_blockers"] = _guard_reasons(session, S.OBSERVING)
+        context["observing_blockers"] = _guard_reasons(session, S.OBSERVING, rows)
     if status in (S.DOSING, *OBSERVATION):
         try:
-            due = services.next_vitals_due(session, now)
+            due = services.next_vitals_due(session, now, rows)
         except InvalidInput:  # an IV session without an order has no schedule to show
             due = None
         context["vitals_due"] = due
         context["vitals_overdue"] = due is not None and due < now
     if status == S.OBSERVING:
-        context["ready_blockers"] = _guard_reasons(session, S.READY_FOR_DISCHARGE)
+        context["ready_blockers"] = _guard_reasons(session, S.READY_FOR_DISCHARGE, rows)
     if status in NOTE_READY and status != S.SIGNED:
-        context["sign_blockers"] = rems_missing(session)
+        context["sign_blockers"] = rems_missing(session, rows)
     if status == S.SIGNED:
         context["signature"] = getattr(session, "signature", None)
         context["amendments"] = list(session.amendments.select_related("author"))

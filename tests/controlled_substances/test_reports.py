@@ -4,19 +4,23 @@ CSV, the printable page and the API, for every filter; exports and prints are au
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.db.models import Q, Sum
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.controlled_substances import reports, selectors, services
+from ketaclinic.controlled_substances import reports, selectors, services, views
 from ketaclinic.controlled_substances.choices import DisposalMethod, EntryKind
 from ketaclinic.controlled_substances.models import LedgerEntry
 from tests.controlled_substances.conftest import Ledger, attest
@@ -254,3 +258,127 @@ def test_report_filters_with_errors_answer_400_and_nothing_else(month: Ledger, c
         csv_path = reverse("controlled_substances:report_csv", args=[lg.clinic.pk, slug])
         assert auditor.get(csv_path + bad).status_code == 400
     assert not AuditEvent.objects.filter(action="export").exists()
+
+
+def table_rows(body: str) -> list[list[str]]:
+    """The cells of the report table's body rows, unescaped (the "no records" row excluded)."""
+    tbody = body.split('id="report-rows"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [
+        [html.unescape(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", tbody, re.S)
+    ]
+
+
+def _more_doses(lg: Ledger, count: int) -> None:
+    """`count` more administrations, each with its witnessed waste (rows of two reports)."""
+    lot = lg.receive(containers=count, lot_number="BULK")
+    nurse, prescriber = lg.user("nurse"), lg.user("prescriber")
+    for i in range(count):
+        services.administration_record(
+            actor=nurse,
+            clinic=lg.clinic,
+            location=lg.safe,
+            lot=lot,
+            patient=lg.patient if i % 2 else lg.patient2,
+            dose_mg=D("40") + i,
+            waste_mg=D("460") - i,
+            witness=attest(prescriber),
+        )
+
+
+@pytest.mark.parametrize("slug", list(KIND_OF))
+@pytest.mark.parametrize("query", ["", "?date_from=2026-03-03&date_to=2026-03-04"])
+def test_the_page_shows_exactly_the_rows_and_total_of_the_print_and_the_csv(
+    month: Ledger, slug: str, query: str, client_for, monkeypatch
+) -> None:
+    lg = month
+    _more_doses(lg, 6)
+    monkeypatch.setattr(views, "REPORT_PAGE_SIZE", 4)  # several pages from a small ledger
+    auditor = client_for("auditor")
+    base = reverse("controlled_substances:report", args=[lg.clinic.pk, slug])
+    shown: list[list[str]] = []
+    totals = set()
+    page_number = 1
+    while True:
+        sep = "&" if query else "?"
+        response = auditor.get(f"{base}{query}{sep}page={page_number}")
+        assert response.status_code == 200
+        body = response.content.decode()
+        shown += table_rows(body)
+        totals.add(re.search(r'id="report-total">(.*?)</strong>', body).group(1))
+        if not response.context["page"].has_next():
+            break
+        page_number += 1
+    assert page_number > 1 or slug == "disposals"  # the fixture has one disposal
+    printed = auditor.get(
+        reverse("controlled_substances:report_print", args=[lg.clinic.pk, slug]) + query
+    ).content.decode()
+    exported = csv_rows(
+        auditor, reverse("controlled_substances:report_csv", args=[lg.clinic.pk, slug]) + query
+    )
+    assert shown == table_rows(printed) == [list(r.values()) for r in exported]
+    report = reports.ENTRY_REPORTS[slug]
+    assert len(exported) == response.context["page"].paginator.count
+    total = reports.describe_total(sum((D(r["Quantity (mg)"]) for r in exported), D("0")))
+    assert totals == {html.escape(total)}
+    assert f"total {total}" in html.unescape(printed)
+    ledger = ledger_rows(lg, KIND_OF[slug])
+    if query:
+        day = datetime(2026, 3, 3, tzinfo=BOSTON)
+        ledger = [e for e in ledger if day <= e.occurred_at < day + timedelta(days=2)]
+    assert [int(r["Entry"]) for r in exported] == [e.seq for e in ledger]
+    assert total == reports.describe_total(report.sign * sum(e.quantity_mg for e in ledger))
+
+
+def _report_queries(client: Client, path: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("slug", list(KIND_OF))
+def test_report_page_queries_do_not_grow_with_the_ledger(
+    month: Ledger, slug: str, client_for
+) -> None:
+    lg = month
+    admin = client_for("clinic_admin")
+    base = reverse("controlled_substances:report", args=[lg.clinic.pk, slug])
+    paths = [base, f"{base}?date_from=2026-03-01&date_to=2026-12-31&page=2"]
+    small = [_report_queries(admin, path) for path in paths]
+    _more_doses(lg, 60)  # more than a page of administrations and of waste
+    large = [_report_queries(admin, path) for path in paths]
+    # (A page with a reversal or a waste row reads the linked entries' numbers: one query.)
+    assert max(large) <= max(small)
+    # Session, user, device, memberships, clinic, two filter choices, reversal ids, the audit
+    # event (4 with its transaction), count and total, the page's rows, their linked entries,
+    # and the session save (3).
+    assert max(large) <= 18
+
+
+def test_compiled_counts_totals_and_first_rows_equal_the_querysets(month: Ledger) -> None:
+    lg = month
+    day = datetime(2026, 3, 3, tzinfo=BOSTON).date()
+    filters = [
+        selectors.EntryFilter(),
+        selectors.EntryFilter(date_from=day),
+        selectors.EntryFilter(date_to=day),
+        selectors.EntryFilter(date_from=day, date_to=day),
+        selectors.EntryFilter(date_from=day, patient_id=lg.patient.pk),  # not compiled
+    ]
+    for slug, report in reports.ENTRY_REPORTS.items():
+        reversal_ids = selectors.reversals_of_kind(lg.clinic.pk, report.kind)
+        assert bool(reversal_ids) == (slug == "administrations")  # the fixture's one correction
+        for f in filters:
+            qs = report.rows(lg.clinic, f, reversal_ids)
+            assert selectors.kind_totals(lg.clinic, report.kind, f, reversal_ids) == (
+                selectors.totals(qs)
+            )
+            first = selectors.kind_first_rows(
+                lg.clinic, report.kind, f, reversal_ids, report.fields, 3
+            )
+            if reversal_ids or f.patient_id:
+                assert first is None
+            else:
+                assert first == list(report.values(qs)[:3])
+    empty = selectors.EntryFilter(date_from=day.replace(year=2020), date_to=day.replace(year=2020))
+    assert selectors.kind_totals(lg.clinic, EntryKind.WASTE, empty, []) == selectors.Totals(0, D(0))

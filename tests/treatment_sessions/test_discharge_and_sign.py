@@ -53,6 +53,23 @@ def test_esketamine_is_never_ready_before_120_minutes(world, frozen_now):
     assert ready(world, session).status == SessionStatus.READY_FOR_DISCHARGE
 
 
+def test_the_earliest_discharge_time_is_given_in_the_clinics_time(world, frozen_now):
+    from zoneinfo import ZoneInfo
+
+    session = observing(world)
+    frozen_now.shift(timedelta(minutes=30))
+    assessment = services.session_assess_discharge(
+        actor=world.users["nurse"], session=session, data=ALL_CLEAR
+    )
+    session.refresh_from_db()
+    zone = ZoneInfo(session.clinic.timezone)
+    earliest = (session.dosing_started_at + timedelta(minutes=120)).astimezone(zone)
+    [reason] = [r["message"] for r in assessment.gate_reasons]
+    assert f"(earliest {earliest.isoformat()})" in reason
+    assert earliest.utcoffset() != timedelta(0)  # a clinic away from UTC: the test means it
+    assert [reason] == services.discharge_blockers(session)
+
+
 @pytest.mark.parametrize("missing", [k for k in ALL_CLEAR if k != "escort_name"])
 def test_every_discharge_criterion_is_required(world, frozen_now, missing):
     session = observing(world)

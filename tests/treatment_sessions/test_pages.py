@@ -8,13 +8,15 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.controlled_substances.models import LedgerEntry
-from ketaclinic.treatment_sessions import services
+from ketaclinic.core import clock
+from ketaclinic.treatment_sessions import selectors, services
 from ketaclinic.treatment_sessions.choices import SessionStatus as S
 from ketaclinic.treatment_sessions.models import (
     AdverseEvent,
@@ -378,7 +380,59 @@ def test_workspace_queries_do_not_grow_with_rows(world, frozen_now, client_for):
             data={"code": "nausea", "severity": "mild", "outcome": "resolved"},
         )  # fmt: skip
     assert workspace_queries(client, session) == few
-    assert few <= 45, few
+    assert few <= 26, few
+
+
+def test_observation_workspace_reads_each_table_once(world, frozen_now, client_for):
+    """In observation the page shows the flowsheet, when vitals are due and what still stops
+    discharge: the guards use the rows the page read rather than reading them again, so the
+    queries are few and the same for 1 or 9 readings, alerts and assessments."""
+    nurse_user = world.users["nurse"]
+    client = client_for("nurse")
+    session = force_state(world, new_session(world), S.CHECKED_IN)
+    services.session_record_pre_dose(actor=nurse_user, session=session, data=GOOD)
+    session = force_state(world, session, S.GATE_PASSED)
+    services.session_order_infusion(
+        actor=nurse_user, session=session, dose_mg_per_kg="0.5", minutes=40,
+        concentration_mg_per_ml="1",
+    )  # fmt: skip
+    session = force_state(world, session, S.OBSERVING)
+
+    def one_more_of_each() -> None:
+        frozen_now.shift(timedelta(minutes=5))
+        services.session_record_vitals(actor=nurse_user, session=session, data={**BP_OK,
+                                       "systolic_mmhg": 190})  # fmt: skip
+        services.session_assess_discharge(actor=nurse_user, session=session, data=ALL_CLEAR)
+
+    one_more_of_each()
+    html = page(client, session)
+    assert 'data-testid="vitals-due"' in html and 'data-testid="ready-blockers"' in html
+    assert "Acknowledge 1 open alert(s) first." in html
+    few = workspace_queries(client, session)
+    for _ in range(8):
+        one_more_of_each()
+    html = page(client, session)
+    assert html.count('data-testid="vitals-row"') == 9
+    assert "Acknowledge 9 open alert(s) first." in html
+    assert workspace_queries(client, session) == few
+    rows = selectors.session_rows(session)
+    for to, guards in services.GUARDS.items():  # the rows give each guard the same answer
+        for guard in guards:
+            try:
+                expected = guard(session)
+            except ValidationError as exc:
+                with pytest.raises(ValidationError) as same:
+                    guard(session, rows)
+                assert same.value.messages == exc.messages, (to, guard)
+            else:
+                assert guard(session, rows) == expected, (to, guard)
+    now = clock.now()
+    assert services.next_vitals_due(session, now, rows) == services.next_vitals_due(session, now)
+    # One query per table the page shows (each read once, and one for the staff they name) plus
+    # sign-in, session and audit: the guards, the vitals schedule and the discharge check read
+    # nothing more. On PostgreSQL
+    # the table reads share one round trip (core.compiled_query.objects_together).
+    assert few <= (11 if connection.vendor == "postgresql" else 24), few  # 28 before
 
 
 def test_pre_session_answers_and_safety_flags_show_in_the_workspace(world, client_for):
@@ -427,3 +481,31 @@ def test_im_and_oral_doses_are_drawn_and_given_without_an_iv_order(lg, client_fo
     post(nurse, "observe", session)
     session.refresh_from_db()
     assert session.status == S.OBSERVING
+
+
+@pytest.mark.parametrize("prefix", ["/", "/clinic-app/"])
+def test_workspace_action_paths_are_the_reversed_urls(prefix):
+    """The workspace fills each action's path in from a pattern reversed once: the same path
+    as reverse() for every action it links to, under any script prefix."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.urls import get_script_prefix, set_script_prefix
+
+    from ketaclinic.treatment_sessions.views import _SessionPaths
+
+    template = Path(settings.BASE_DIR, "ketaclinic/templates/treatment_sessions/workspace.html")
+    names = set(re.findall(r"\{\{ paths\.(\w+) \}\}", template.read_text()))
+    assert {"vitals", "assess_discharge", "stop_early"} <= names
+    before = get_script_prefix()
+    set_script_prefix(prefix)
+    try:
+        for session_id in (1, 24, 918273645, 2**40):
+            paths = _SessionPaths(session_id)
+            for name in names:
+                expected = reverse(f"treatment_sessions:{name}", args=[session_id])
+                assert paths[name] == expected and expected.startswith(prefix)
+        with pytest.raises(KeyError):
+            _SessionPaths(1)["no_such_action"]
+    finally:
+        set_script_prefix(before)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from ketaclinic.treatment_sessions import services
+from ketaclinic.treatment_sessions import selectors, services
 from ketaclinic.treatment_sessions.choices import SessionStatus
 from ketaclinic.treatment_sessions.rems import FORM_VERSION, rems_form, rems_missing
 from tests.treatment_sessions.test_discharge_and_sign import ALL_CLEAR
@@ -54,6 +54,8 @@ def test_complete_form_from_session_data_and_signing(lg, frozen_now):
     assert form["bp_before_completion"] == "128/80" and form["total_minutes"] == 122
     assert form["sedation"] is False and form["adverse_events"] == []
     assert rems_missing(session) == []
+    # The workspace fills the form from the rows it read: the same form.
+    assert rems_form(session, selectors.session_rows(session)) == form
     services.session_sign(actor=lg.world.users["prescriber"], session=session)
     session.refresh_from_db()
     assert session.status == SessionStatus.SIGNED
@@ -64,6 +66,9 @@ def test_missing_40_minute_bp_blocks_signing(lg, frozen_now):
     assert rems_missing(session) == [
         "REMS form: the blood pressure at about 40 minutes is missing."
     ]
+    # The workspace checks the form from the rows it read: the same answer.
+    rows = selectors.session_rows(session)
+    assert rems_missing(session, rows) == rems_missing(session)
     with pytest.raises(ValidationError) as blocked:
         services.session_sign(actor=lg.world.users["prescriber"], session=session)
     assert "40 minutes" in str(blocked.value)
