@@ -284,6 +284,8 @@ def test_a_token_brings_exactly_the_active_memberships_in_one_query(world: World
     fresh = sorted(access._memberships(User.objects.get(pk=nurse.pk)))
     assert carried == fresh
     assert carried == sorted([(world.clinic_a.pk, "nurse"), (world.clinic_b.pk, "clinic_admin")])
+    assert access.organisation_of(user, world.clinic_b.pk) == world.org.pk
+    assert access.organisation_of(user, clinic_c.pk) is None  # inactive there
     assert access.clinic_ids_for(user, "patient.view") == sorted(
         [world.clinic_a.pk, world.clinic_b.pk]
     )

@@ -76,7 +76,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 # Read on every signed-in request: compiled to SQL once (core.compiled_query).
 _ACTIVE_MEMBERSHIPS = CompiledValuesQuery(
     lambda user_id: Membership.objects.filter(user_id=user_id, is_active=True).values(
-        "clinic_id", "role"
+        "clinic_id", "role", "clinic__organisation_id"
     ),
     user_id=PLACEHOLDER_ID,
 )
@@ -88,23 +88,33 @@ def _memberships(user: Any) -> list[tuple[int, str]]:
         return []
     cached = getattr(user, "_kc_memberships", None)
     if cached is None:
-        cached = [
-            (row["clinic_id"], row["role"]) for row in _ACTIVE_MEMBERSHIPS.rows(user_id=user.pk)
-        ]
-        user._kc_memberships = cached
+        rows = _ACTIVE_MEMBERSHIPS.rows(user_id=user.pk)
+        remember_memberships(
+            user, [(r["clinic_id"], r["role"], r["clinic__organisation_id"]) for r in rows]
+        )
+        cached = user._kc_memberships
     return cached
 
 
-def remember_memberships(user: Any, memberships: list[tuple[int, str]]) -> None:
-    """Cache (clinic id, role) pairs read together with the user (the API token query), so the
-    request does not read them again."""
-    user._kc_memberships = memberships
+def remember_memberships(user: Any, memberships: list[tuple[int, str, int]]) -> None:
+    """Cache (clinic id, role, organisation id) of the user's active memberships for the
+    request; the API token query reads them together with the user."""
+    user._kc_memberships = [(clinic_id, role) for clinic_id, role, _ in memberships]
+    user._kc_organisations = {clinic_id: org_id for clinic_id, _, org_id in memberships}
+
+
+def organisation_of(user: Any, clinic_id: int) -> int | None:
+    """The organisation of one of the user's clinics (None if not a member there)."""
+    _memberships(user)
+    return getattr(user, "_kc_organisations", {}).get(clinic_id)
 
 
 def forget_memberships(user: Any) -> None:
     """Drop the per-request cache after memberships change."""
     if hasattr(user, "_kc_memberships"):
         del user._kc_memberships
+    if hasattr(user, "_kc_organisations"):
+        del user._kc_organisations
 
 
 def roles_of(user: Any) -> set[str]:

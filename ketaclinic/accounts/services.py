@@ -125,12 +125,22 @@ def api_token_revoke(*, actor: User, token_id: int) -> ApiToken:
 
 # Read on every API request: compiled to SQL once (core.compiled_query). A digest is 64 hex
 # characters, so the placeholder can never be a real one.
-# The user's active memberships ride along as "clinic_id:role,clinic_id:role" text, so an API
+# The user's active memberships ride along as "clinic_id:role:organisation_id,..." text, so an API
 # request learns who is asking, and where they may act, in one round trip.
 _MEMBERSHIPS_TEXT = Subquery(
     Membership.objects.filter(user_id=OuterRef("user_id"), is_active=True)
     .values("user_id")
-    .annotate(joined=JoinedText(Concat(Cast("clinic_id", CharField()), Value(":"), "role")))
+    .annotate(
+        joined=JoinedText(
+            Concat(
+                Cast("clinic_id", CharField()),
+                Value(":"),
+                "role",
+                Value(":"),
+                Cast("clinic__organisation_id", CharField()),
+            )
+        )
+    )
     .values("joined")
 )
 
@@ -146,13 +156,14 @@ _TOKEN_WITH_USER = CompiledModelQuery(
 )
 
 
-def _parse_memberships(text: str | None) -> list[tuple[int, str]]:
-    pairs = []
+def _parse_memberships(text: str | None) -> list[tuple[int, str, int]]:
+    """ "clinic_id:role:organisation_id,..." as the token query joins them."""
+    found = []
     for item in (text or "").split(","):
         if item:
-            clinic_id, _, role = item.partition(":")
-            pairs.append((int(clinic_id), role))
-    return pairs
+            clinic_id, role, organisation_id = item.split(":")
+            found.append((int(clinic_id), role, int(organisation_id)))
+    return found
 
 
 def api_token_user(raw: str) -> User | None:

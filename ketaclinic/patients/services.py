@@ -10,14 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 
 from ketaclinic.accounts import access
-from ketaclinic.accounts.models import Clinic, Organisation
+from ketaclinic.accounts.models import Organisation
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import diff, record_event
 from ketaclinic.core import clock
-from ketaclinic.core.compiled_query import (
-    PLACEHOLDER_ID,
-    CompiledModelQuery,
-)
 from ketaclinic.patients.models import Patient
 
 # Fields staff may set through pages and the API; everything else is managed by the system.
@@ -41,12 +37,6 @@ EDITABLE_FIELDS = (
     "emergency_contact_phone",
 )
 MAX_AGE_YEARS = 130
-
-
-# On every registration (the API's busiest write): compiled to SQL once (core.compiled_query).
-_CLINIC = CompiledModelQuery(
-    lambda clinic_id: Clinic.objects.filter(pk=clinic_id), clinic_id=PLACEHOLDER_ID
-)
 
 
 def _snapshot(patient: Patient) -> dict[str, Any]:
@@ -127,21 +117,24 @@ def patient_create(*, actor: Any, clinic_id: Any, data: Mapping[str, Any]) -> Pa
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: ["This field cannot be set."] for name in sorted(unknown)})
-    clinic = _CLINIC.objects(clinic_id=clinic_pk)[0]  # the user holds a permission there
+    # The user holds a permission there, so the clinic's organisation came with the memberships.
+    organisation_id = access.organisation_of(actor, clinic_pk)
+    if organisation_id is None:  # has_permission above implies a membership there
+        raise ValidationError({"clinic": ["You cannot register patients at that clinic."]})
     with transaction.atomic():
-        patient = Patient(clinic=clinic, organisation_id=clinic.organisation_id)
+        patient = Patient(clinic_id=clinic_pk, organisation_id=organisation_id)
         for name, value in data.items():
             setattr(patient, name, value if value is not None else "")
         generated = not patient.mrn
         if generated:
-            patient.mrn = _next_mrn(clinic.organisation_id)
+            patient.mrn = _next_mrn(organisation_id)
         # A generated number was just found unused under the counter's lock.
         _validate(patient, mrn_checked=generated)
         patient.save(force_insert=True)
         record_event(
             action=Action.CREATE,
             user=actor,
-            clinic=clinic,
+            clinic_id=clinic_pk,
             patient_id=patient.pk,
             obj=patient,
             changes=diff({}, _snapshot(patient)),
