@@ -6,12 +6,14 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from ketaclinic.accounts import access
+from ketaclinic.core.reversing import reverse_fixed
 
 
 def clinic_context(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     nav: list[tuple[str, str]] = []
-    if user is not None and user.is_authenticated:
+    nav_for_user = user is not None and user.is_authenticated
+    if nav_for_user:
         if access.has_permission(user, "patient.view"):
             nav.append(("patients:list", "Patients"))
         if access.has_permission(user, "referral.manage"):
@@ -36,6 +38,10 @@ def clinic_context(request: HttpRequest) -> dict[str, object]:
             nav.append(("audit:report", "Audit log"))
     return {
         "demo_mode": settings.DEMO_MODE,
-        "nav_items": nav,
+        # (url, label): reversed once per URLconf and prefix, not per page.
+        "nav_items": [(reverse_fixed(name), label) for name, label in nav],
+        "nav_home": reverse_fixed("core:home"),
+        "nav_profile": reverse_fixed("accounts:profile") if nav_for_user else "",
+        "nav_logout": reverse_fixed("accounts:logout") if nav_for_user else "",
         "crisis_line": settings.KETACLINIC_CRISIS_LINE,
     }

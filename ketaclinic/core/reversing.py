@@ -1,0 +1,22 @@
+"""URLs of fixed routes, reversed once per URLconf and script prefix.
+
+Why: the navigation on every page reversed a dozen routes per request; the answer only changes
+with the URLconf or the prefix the site is served under, so both are part of the key.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
+
+
+@lru_cache(maxsize=512)
+def _reversed(urlconf: str, prefix: str, name: str) -> str:
+    return reverse(name, urlconf=urlconf)
+
+
+def reverse_fixed(name: str) -> str:
+    """`reverse(name)` for a route without arguments."""
+    return _reversed(get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), name)
