@@ -1,6 +1,7 @@
 from django import forms
 
 from ketaclinic.accounts.models import Clinic
+from ketaclinic.core import python_widgets
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import EDITABLE_FIELDS
 
@@ -34,13 +35,22 @@ class PatientCreateForm(PatientForm):
         self.order_fields(["clinic", *EDITABLE_FIELDS])
 
 
-class PatientSearchForm(forms.Form):
+class PatientSearchForm(python_widgets.PythonLabels, forms.Form):
+    """On every patient-list request: widgets and labels are written in Python
+    (core.python_widgets), and the empty form's HTML once per process (static_html)."""
+
+    static_html = True
+
     q = forms.CharField(
         required=False,
         label="Name, MRN or date of birth",
-        widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
+        widget=python_widgets.TextInput(attrs={"type": "search", "autofocus": True}),
     )
     dob = forms.DateField(
-        required=False, label="Date of birth", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="Date of birth",
+        widget=python_widgets.DateInput(attrs={"type": "date"}),
     )
-    mrn = forms.CharField(required=False, label="MRN", max_length=20)
+    mrn = forms.CharField(
+        required=False, label="MRN", max_length=20, widget=python_widgets.TextInput
+    )

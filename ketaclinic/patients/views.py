@@ -13,6 +13,7 @@ from ketaclinic.accounts import access
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
 from ketaclinic.core.http import AuthenticatedRequest
+from ketaclinic.core.reversing import reverse_with_id
 from ketaclinic.core.validation import add_service_errors
 from ketaclinic.patients import chart, selectors, services
 from ketaclinic.patients.forms import PatientCreateForm, PatientForm, PatientSearchForm
@@ -34,6 +35,9 @@ def patient_list(request: AuthenticatedRequest) -> HttpResponse:
     page = Paginator(selectors.patient_search(request.user, query), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    page.object_list = list(page.object_list)
+    for patient in page.object_list:
+        patient.chart_url = reverse_with_id("patients:chart", patient.pk)  # type: ignore[attr-defined]
     record_event(
         action=Action.LIST,
         user=request.user,
