@@ -28,6 +28,7 @@ from ketaclinic.audit.services import record_event
 from ketaclinic.clinical import get_treatment
 from ketaclinic.core import clock
 from ketaclinic.core.http import AuthenticatedRequest
+from ketaclinic.core.reversing import reverse_with_id
 from ketaclinic.core.validation import add_service_errors
 from ketaclinic.treatment_sessions import selectors, services
 from ketaclinic.treatment_sessions.forms_board import RemsSubmissionForm
@@ -79,6 +80,12 @@ def _audit_board(request: AuthenticatedRequest, board: selectors.RoomBoard) -> N
 def _board(request: AuthenticatedRequest) -> tuple[selectors.RoomBoard, dict[str, Any]]:
     clinic_id, ids = _clinic_id_from(request, "course.view")
     board = selectors.room_board(request.user, clinic_id, clock.now())
+    for row in board.chairs:
+        for entry in row.sessions:
+            # A route reversed once (core.reversing), not a {% url %} per row on every poll.
+            entry.session.workspace_url = reverse_with_id(  # type: ignore[attr-defined]
+                "treatment_sessions:workspace", entry.session.pk
+            )
     _audit_board(request, board)
     return board, {
         "board": board,
