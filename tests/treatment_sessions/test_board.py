@@ -166,3 +166,15 @@ def test_query_count_is_constant_with_20_active_chairs(world, client_for, frozen
     assert board.active_count == 20 and board.open_alerts >= 20
     assert _board_queries(world) == small_selector
     assert _page_queries(client) == small_page
+
+
+def test_rows_escape_names_and_show_sessions_without_a_chair(world, client_for):
+    """The rows are written in Python: every name is escaped, and a session not placed in a
+    chair is listed under "No chair"."""
+    chair(world.clinic_a, 'Recliner <b>"1"</b>')
+    session = seated(world, None, last_name="<script>alert(1)</script>")
+    html = client_for("nurse").get(ROWS, headers=BACKGROUND).content.decode()
+    row = _row(html, session.pk)
+    assert "<em>No chair</em>" in row
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in row and "<script>" not in html
+    assert "Recliner &lt;b&gt;&quot;1&quot;&lt;/b&gt;" in html and "<b>" not in html
