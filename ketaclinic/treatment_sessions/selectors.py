@@ -91,54 +91,25 @@ def _ledger_entries(session_id: int) -> QuerySet[Any]:
 # and on every reading, and Django took longer to build these queries than the database to run
 # them. The staff named on the rows are read once for all tables (_PEOPLE): joining the users
 # table into each query made PostgreSQL plan a join per table, longer than running them.
+def _of_session(model: Any, *order: str) -> CompiledModelQuery:
+    """One table's rows of a session, in display order, compiled once."""
+    return _compiled(
+        lambda session_id: model.objects.filter(session_id=session_id).order_by(*order)
+    )
+
+
 _ROW_QUERIES: dict[str, CompiledModelQuery] = {
-    "checks": _compiled(
-        lambda session_id: PreDoseCheck.objects.filter(session_id=session_id).order_by(
-            "recorded_at", "id"
-        )
-    ),
-    "orders": _compiled(
-        lambda session_id: InfusionOrder.objects.filter(session_id=session_id).order_by(
-            "ordered_at", "id"
-        )
-    ),
-    "devices": _compiled(
-        lambda session_id: EsketamineDevice.objects.filter(session_id=session_id).order_by("number")
-    ),
+    "checks": _of_session(PreDoseCheck, "recorded_at", "id"),
+    "orders": _of_session(InfusionOrder, "ordered_at", "id"),
+    "devices": _of_session(EsketamineDevice, "number"),
     "ledger": _compiled(_ledger_entries),
-    "vitals": _compiled(
-        lambda session_id: VitalSign.objects.filter(session_id=session_id).order_by(
-            "taken_at", "id"
-        )
-    ),
-    "alerts": _compiled(
-        lambda session_id: VitalAlert.objects.filter(session_id=session_id).order_by("id")
-    ),
-    "discharges": _compiled(
-        lambda session_id: DischargeAssessment.objects.filter(session_id=session_id).order_by(
-            "assessed_at", "id"
-        )
-    ),
-    "cadss": _compiled(
-        lambda session_id: DissociationScore.objects.filter(session_id=session_id).order_by(
-            "scored_at", "id"
-        )
-    ),
-    "interventions": _compiled(
-        lambda session_id: Intervention.objects.filter(session_id=session_id).order_by(
-            "given_at", "id"
-        )
-    ),
-    "events": _compiled(
-        lambda session_id: AdverseEvent.objects.filter(session_id=session_id).order_by(
-            "onset_at", "id"
-        )
-    ),
-    "history": _compiled(
-        lambda session_id: SessionTransition.objects.filter(session_id=session_id).order_by(
-            "at", "id"
-        )
-    ),
+    "vitals": _of_session(VitalSign, "taken_at", "id"),
+    "alerts": _of_session(VitalAlert, "id"),
+    "discharges": _of_session(DischargeAssessment, "assessed_at", "id"),
+    "cadss": _of_session(DissociationScore, "scored_at", "id"),
+    "interventions": _of_session(Intervention, "given_at", "id"),
+    "events": _of_session(AdverseEvent, "onset_at", "id"),
+    "history": _of_session(SessionTransition, "at", "id"),
 }
 
 # The staff members each table's rows name (foreign keys to the user), by _ROW_QUERIES name.
