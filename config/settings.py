@@ -142,6 +142,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
     }
     DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("SQLITE_TEST_NAME")
+elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # Compiled hot-path queries and the audit append run as server-side prepared statements
+    # (ketaclinic.core.compiled_query); Django's other queries bind on the client and are never
+    # prepared, whatever this number. Behind a transaction-mode pooler without prepared
+    # statement support (PgBouncer < 1.21), set DATABASE_PREPARED_STATEMENTS=0.
+    DATABASES["default"]["OPTIONS"] = {"prepare_threshold": 5}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -215,3 +215,31 @@ def test_values_query_tuples_are_the_values_list_rows(world: World) -> None:
     )
     assert rows == expected and len(rows) == 2
     assert rows[0][2] == {"n": 1}  # converted as the ORM does (JSON)
+
+
+def _prepared_statements() -> list[str]:
+    if connection.vendor != "postgresql":
+        return []  # SQLite has no server-side prepared statements: every path runs as before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_compiled_queries_and_the_audit_append_are_prepared_once_per_connection(
+    world: World,
+) -> None:
+    nurse = world.users["nurse"]
+    record_event(action="read", user=nurse, detail="the chain's head exists")
+    record_event(action="read", user=nurse, detail="appended by the prepared statement")
+    since = clock.now() - timedelta(minutes=5)
+    first = _EVENTS_SINCE.rows(user_id=nurse.pk, since=since, action="read")
+    record_event(action="read", user=nurse, detail="one more")
+    second = _EVENTS_SINCE.rows(user_id=nurse.pk, since=since, action="read")
+    # Fresh values each time (on PostgreSQL from one statement parsed and planned once).
+    assert [r["seq"] for r in second] == [*(r["seq"] for r in first), second[-1]["seq"]]
+    assert second[-1]["occurred_at"] >= since
+    assert AuditEvent.objects.filter(detail="appended by the prepared statement").count() == 1
+    prepared = _prepared_statements()
+    expected = 1 if connection.vendor == "postgresql" else 0
+    assert sum('"audit_auditevent"."occurred_at" >=' in s for s in prepared) == expected, prepared
+    assert sum("WITH head AS" in s for s in prepared) == expected, prepared

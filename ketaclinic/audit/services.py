@@ -13,7 +13,7 @@ from ketaclinic.audit.chain import GENESIS_HASH, canonical_json, chain_hash
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.models import AuditChainHead, AuditEvent
 from ketaclinic.core import clock
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery, prepared_cursor
 
 
 def _plain(value: Any) -> Any:
@@ -198,7 +198,8 @@ def _append_in_one_statement(event: AuditEvent) -> bool:
         if not f.primary_key and f.attname not in ("seq", "prev_hash", "entry_hash")
     ]
     params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
+    # Prepared once per connection: every audited request runs this same text.
+    with prepared_cursor(connection.alias) as cursor:
         cursor.execute(_ONE_STATEMENT_SQL[0], [1, parts[0], parts[1], *params, 1])
         row = cursor.fetchone()
     if row is None:  # no chain head yet: nothing was inserted

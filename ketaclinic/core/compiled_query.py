@@ -8,6 +8,12 @@ once per database with placeholder values and then executed with the real ones.
 Only SQL text is kept: every call reads the database afresh, and the rows go through Django's own
 converters (dates, booleans and JSON read the same as from the ORM, on PostgreSQL and SQLite).
 
+On PostgreSQL the statement is also prepared on the server, once per connection: its parameters
+are bound on the server (not merged into the text, as Django's client-side cursor does), so
+PostgreSQL parses and plans the fixed text once and then only executes it. A heavily annotated
+query spends more time in the planner than in execution (about 1.3 ms against 0.2 ms for the
+alert inbox's), and persistent connections (CONN_MAX_AGE) keep the prepared statements.
+
     _SUMMARY = CompiledValuesQuery(
         lambda patient_id: Patient.objects.filter(pk=patient_id).annotate(...).values(...),
         patient_id=PLACEHOLDER_ID,
@@ -25,6 +31,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
 from django.db.models.query import (  # type: ignore[attr-defined]
     ValuesIterable,
@@ -45,6 +52,105 @@ def _adapt(connection: Any, value: Any) -> Any:
     if isinstance(value, datetime):
         return connection.ops.adapt_datetimefield_value(value)
     return value
+
+
+def _preparing_psycopg_cursor(connection: Any) -> Any:
+    """A psycopg cursor on Django's connection that binds on the server and prepares what it
+    executes, with the connection's time zone for timestamptz values (as Django's
+    create_cursor() does); None where that is not available (SQLite, psycopg 2)."""
+    if connection.vendor != "postgresql" or _PreparingCursor is None:
+        return None
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg import adapters
+    from psycopg.pq import Format
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = _PreparingCursor(connection.connection)
+        timestamptz = adapters.types["timestamptz"].oid
+        loader = connection.connection.adapters.get_loader(timestamptz, Format.TEXT)
+        if connection.timezone != loader.timezone:
+            register_tzloader(connection.timezone, cursor)
+    return cursor
+
+
+def _prepared_cursor(connection: Any) -> CursorWrapper:
+    """A Django cursor (query logging and execute wrappers as usual) whose statements are bound
+    and prepared on the server, on PostgreSQL with psycopg 3; elsewhere the usual cursor."""
+    cursor = _preparing_psycopg_cursor(connection)
+    if cursor is None:
+        return connection.cursor()
+    connection.validate_thread_sharing()
+    if connection.queries_logged:
+        return _LoggedAsWritten(cursor, connection)
+    wrapped: CursorWrapper = connection.make_cursor(cursor)
+    return wrapped
+
+
+class _LoggedAsWritten(CursorDebugWrapper):
+    """Django's query log for a prepared statement: the SQL as written (psycopg keeps no text of
+    its own for a statement executed by name, and Django's log would read None)."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(sql, params):
+            return self._execute_with_wrappers(sql, params, many=False, executor=self._execute)
+
+
+def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
+    """For a fixed SQL text run on every request (written by hand, values as parameters, every
+    parameter's type clear from its context or a CAST): a cursor that prepares it on PostgreSQL
+    (see the module's docstring); the usual cursor elsewhere."""
+    return _prepared_cursor(connections[using])
+
+
+class _Pipeline:
+    """What Django's cursor wrapper drives for `objects_together` on PostgreSQL: its execute()
+    sends every (sql, params) through psycopg's pipeline mode, prepared, and waits once. Django
+    logs it, and execute wrappers see it, as one execute of the statements joined by ";"
+    (one round trip, as the log has always counted them)."""
+
+    def __init__(self, connection: Any, statements: list[tuple[str, list[Any]]]) -> None:
+        self._connection = connection
+        self._statements = statements
+        self.results: list[list[Any]] = []
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        raw = self._connection.connection
+        cursors = [_preparing_psycopg_cursor(self._connection) for _ in self._statements]
+        try:
+            with raw.pipeline():
+                for cursor, (statement, statement_params) in zip(
+                    cursors, self._statements, strict=True
+                ):
+                    cursor.execute(statement, statement_params)
+            self.results = [cursor.fetchall() for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+    def close(self) -> None:
+        pass
+
+
+def _preparing_cursor_class() -> type:
+    from django.db.backends.postgresql import base as postgresql
+
+    class PreparingCursor(postgresql.ServerBindingCursor):  # type: ignore[name-defined,misc]
+        """Prepares every statement it executes (psycopg keeps them per connection, up to
+        `prepared_max`, and reuses them by text and parameter types)."""
+
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            kwargs.setdefault("prepare", True)
+            return super().execute(query, params, **kwargs)
+
+    return PreparingCursor
+
+
+try:
+    _PreparingCursor: Any = _preparing_cursor_class()
+except ImportError:  # no psycopg 3 installed: SQLite only
+    _PreparingCursor = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +232,7 @@ class _CompiledQuery:
 
     def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
         compiled, params = self._bind(using, values)
-        with connections[using].cursor() as cursor:
+        with _prepared_cursor(connections[using]) as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()
         return compiled, fetched
@@ -184,26 +290,24 @@ def objects_together(
     """`query.objects(**values)` for each (query, values), in one round trip on PostgreSQL.
 
     Why: a page that reads a dozen small tables of one record waited for a dozen round trips.
-    On PostgreSQL the statements go in one execute, separated by ";" (psycopg's client-side
-    cursor, which Django uses, runs them in order and returns one result set each); on other
-    databases they run one after another. Each statement is the query's own compiled SQL, and
-    the rows become instances exactly as `objects()` builds them.
+    On PostgreSQL the prepared statements go through psycopg's pipeline mode: all are sent, then
+    one Sync, and the results come back together; on other databases they run one after
+    another. Each statement is the query's own compiled SQL, and the rows become instances
+    exactly as `objects()` builds them.
     """
     connection = connections[using]
     bound = [query._bind(using, values) for query, values in calls]
-    if connection.vendor != "postgresql" or len(bound) < 2:
+    if connection.vendor != "postgresql" or len(bound) < 2 or _PreparingCursor is None:
         return [query.objects(using=using, **values) for query, values in calls]
-    fetched: list[list[Any]] = []
-    with connection.cursor() as cursor:
+    pipeline = _Pipeline(connection, [(compiled.sql, params) for compiled, params in bound])
+    connection.validate_thread_sharing()
+    wrapper: Any = _LoggedAsWritten if connection.queries_logged else CursorWrapper
+    with wrapper(pipeline, connection) as cursor:
         cursor.execute(
             ";\n".join(compiled.sql for compiled, _ in bound),
             [param for _, params in bound for param in params],
         )
-        fetched.append(cursor.fetchall())
-        while cursor.nextset():
-            fetched.append(cursor.fetchall())
-    if len(fetched) != len(bound):
-        raise RuntimeError(f"{len(bound)} statements gave {len(fetched)} result sets")
+    fetched = pipeline.results
     return [
         query._instances(compiled, rows, using)
         for (query, _), (compiled, _), rows in zip(calls, bound, fetched, strict=True)
