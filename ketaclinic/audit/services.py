@@ -13,7 +13,7 @@ from ketaclinic.audit.chain import GENESIS_HASH, canonical_json, chain_hash
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.models import AuditChainHead, AuditEvent
 from ketaclinic.core import clock
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery, prepared_cursor
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery, run_prepared
 
 
 def _plain(value: Any) -> Any:
@@ -199,9 +199,8 @@ def _append_in_one_statement(event: AuditEvent) -> bool:
     ]
     params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
     # Prepared once per connection: every audited request runs this same text.
-    with prepared_cursor(connection.alias) as cursor:
-        cursor.execute(_ONE_STATEMENT_SQL[0], [1, parts[0], parts[1], *params, 1])
-        row = cursor.fetchone()
+    rows = run_prepared(_ONE_STATEMENT_SQL[0], [1, parts[0], parts[1], *params, 1])
+    row = rows[0] if rows else None
     if row is None:  # no chain head yet: nothing was inserted
         return False
     event.pk, event.seq, event.prev_hash, event.entry_hash = row

@@ -54,38 +54,60 @@ def _adapt(connection: Any, value: Any) -> Any:
     return value
 
 
-def _preparing_psycopg_cursor(connection: Any) -> Any:
+def _preparing_psycopg_cursor(connection: Any, sql: str | None = None) -> Any:
     """A psycopg cursor on Django's connection that binds on the server and prepares what it
     executes, with the connection's time zone for timestamptz values (as Django's
-    create_cursor() does); None where that is not available (SQLite, psycopg 2)."""
+    create_cursor() does); None where that is not available (SQLite, psycopg 2).
+
+    Given the SQL it will run, the cursor is kept with the connection and handed out again for
+    the same text: psycopg then keeps its parameter dumpers and row loaders from one execute to
+    the next instead of building them (a timestamp loader costs more than reading the value)."""
     if connection.vendor != "postgresql" or _PreparingCursor is None:
         return None
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = connection.connection
+    kept: dict[str, Any] | None = None
+    if sql is not None:
+        kept = raw.__dict__.setdefault("_ketaclinic_prepared_cursors", {})
+        cursor = kept.get(sql)
+        if cursor is not None and not cursor.closed:
+            return cursor
     from django.db.backends.postgresql.psycopg_any import register_tzloader
     from psycopg import adapters
     from psycopg.pq import Format
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
     with connection.wrap_database_errors:
-        cursor = _PreparingCursor(connection.connection)
+        cursor = _PreparingCursor(raw)
         timestamptz = adapters.types["timestamptz"].oid
-        loader = connection.connection.adapters.get_loader(timestamptz, Format.TEXT)
-        if connection.timezone != loader.timezone:
+        if connection.timezone != raw.adapters.get_loader(timestamptz, Format.TEXT).timezone:
             register_tzloader(connection.timezone, cursor)
+    if kept is not None:
+        kept[sql] = cursor  # type: ignore[index]
     return cursor
 
 
-def _prepared_cursor(connection: Any) -> CursorWrapper:
-    """A Django cursor (query logging and execute wrappers as usual) whose statements are bound
-    and prepared on the server, on PostgreSQL with psycopg 3; elsewhere the usual cursor."""
-    cursor = _preparing_psycopg_cursor(connection)
-    if cursor is None:
-        return connection.cursor()
+def _wrapped(cursor: Any, connection: Any) -> CursorWrapper:
+    """Django's wrapper around a cursor: execute wrappers, and the query log when it is on."""
     connection.validate_thread_sharing()
     if connection.queries_logged:
         return _LoggedAsWritten(cursor, connection)
-    wrapped: CursorWrapper = connection.make_cursor(cursor)
-    return wrapped
+    return CursorWrapper(cursor, connection)
+
+
+def run_prepared(sql: str, params: list[Any], *, using: str = DEFAULT_DB_ALIAS) -> list[Any]:
+    """Run a fixed SQL text that every request runs (written by hand, values as parameters,
+    each parameter's type clear from its context or a CAST) and fetch its rows: prepared once
+    per connection on PostgreSQL (see the module's docstring), Django's usual cursor elsewhere."""
+    connection = connections[using]
+    cursor = _preparing_psycopg_cursor(connection, sql)
+    if cursor is None:
+        with connection.cursor() as usual:
+            usual.execute(sql, params)
+            return usual.fetchall()
+    wrapped = _wrapped(cursor, connection)
+    wrapped.execute(sql, params)
+    return wrapped.fetchall()
 
 
 class _LoggedAsWritten(CursorDebugWrapper):
@@ -95,13 +117,6 @@ class _LoggedAsWritten(CursorDebugWrapper):
     def execute(self, sql: Any, params: Any = None) -> Any:
         with self.debug_sql(sql, params):
             return self._execute_with_wrappers(sql, params, many=False, executor=self._execute)
-
-
-def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
-    """For a fixed SQL text run on every request (written by hand, values as parameters, every
-    parameter's type clear from its context or a CAST): a cursor that prepares it on PostgreSQL
-    (see the module's docstring); the usual cursor elsewhere."""
-    return _prepared_cursor(connections[using])
 
 
 class _Pipeline:
@@ -117,7 +132,16 @@ class _Pipeline:
 
     def execute(self, sql: str, params: Any = None) -> None:
         raw = self._connection.connection
-        cursors = [_preparing_psycopg_cursor(self._connection) for _ in self._statements]
+        cursors: list[Any] = []
+        extra: list[Any] = []
+        for statement, _ in self._statements:
+            # The kept cursor for a text's first use; a fresh one if the text comes again.
+            if any(statement == other for other, _ in self._statements[: len(cursors)]):
+                cursor = _preparing_psycopg_cursor(self._connection)
+                extra.append(cursor)
+            else:
+                cursor = _preparing_psycopg_cursor(self._connection, statement)
+            cursors.append(cursor)
         try:
             with raw.pipeline():
                 for cursor, (statement, statement_params) in zip(
@@ -126,7 +150,7 @@ class _Pipeline:
                     cursor.execute(statement, statement_params)
             self.results = [cursor.fetchall() for cursor in cursors]
         finally:
-            for cursor in cursors:
+            for cursor in extra:
                 cursor.close()
 
     def close(self) -> None:
@@ -232,10 +256,7 @@ class _CompiledQuery:
 
     def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
         compiled, params = self._bind(using, values)
-        with _prepared_cursor(connections[using]) as cursor:
-            cursor.execute(compiled.sql, params)
-            fetched = cursor.fetchall()
-        return compiled, fetched
+        return compiled, run_prepared(compiled.sql, params, using=using)
 
 
 class CompiledValuesQuery(_CompiledQuery):
