@@ -35,7 +35,7 @@ from ketaclinic.core.validation import add_service_errors
 from ketaclinic.screening.templatetags.intake_labels import TREATMENT_LABELS
 from ketaclinic.treatment_sessions import selectors, services
 from ketaclinic.treatment_sessions.forms_board import RemsSubmissionForm
-from ketaclinic.treatment_sessions.rems import REQUIRED, rems_form, rems_missing
+from ketaclinic.treatment_sessions.rems import REQUIRED, rems_missing
 
 POLL_SECONDS = 15
 # The Django session remembers which patients the board last showed (per clinic), so polling
@@ -323,8 +323,7 @@ def _print_sections(form: dict[str, Any]) -> list[dict[str, Any]]:
 def rems_print(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
     """The REMS Patient Monitoring Form of one esketamine session, laid out like the official
     form, with its version and every missing field flagged. Printing is audited."""
-    session = _esketamine_session(request, session_id, "course.view")
-    form = rems_form(session)
+    session, form = selectors.rems_print_form(request.user, session_id)
     # What rems.rems_missing says, read off the form already built (it would build it again):
     # nothing is missing before the first device, since nothing was given.
     missing = (
