@@ -361,6 +361,63 @@ def test_day_board_shows_todays_sessions_with_their_alerts(world, client_for):
     assert event.detail == "day board 2026-03-03: 2 appointments"
 
 
+def test_day_board_reads_its_alerts_facts_with_the_appointments(world, client_for):
+    """The board reads what its alerts need by (clinic, day), together with the appointments:
+    the same alerts as the screening selectors give for the board's appointments, in fewer
+    statements (chairs, appointments and the four fact reads in one round trip on
+    PostgreSQL)."""
+    from ketaclinic.courses import selectors
+    from ketaclinic.courses.models import Chair
+    from ketaclinic.screening.models import SignedConsent
+
+    chair(world.clinic_a, "Chair 1")
+    chair(world.clinic_a, "Chair 2")
+    override_patient, risky = world.patient_a2, PatientFactory(clinic=world.clinic_a)
+    ready = PatientFactory(clinic=world.clinic_a)
+    screen(world.users["nurse"], override_patient, medications=[{"name": "lorazepam"}])
+    screening.eligibility_override_sign(
+        actor=world.users["prescriber"],
+        patient=override_patient,
+        treatment="esketamine_trd",
+        reason=OVERRIDE,
+    )
+    screen(world.users["nurse"], risky, phq9=PHQ9_ITEM9)
+    screen(world.users["nurse"], ready)
+    ready_for_esketamine(world.users["nurse"], ready)
+    ready_for_esketamine(world.users["nurse"], override_patient)
+    screening.consent_withdraw(  # withdrawn: no longer in force
+        actor=world.users["nurse"],
+        consent=SignedConsent.objects.get(patient=override_patient),
+        reason="Changed mind",
+    )
+    plan(world.users["prescriber"], override_patient)
+    plan(world.users["prescriber"], risky, "iv_ketamine_induction", session_time=time(13, 0))
+    plan(world.users["prescriber"], ready, session_time=time(15, 0))
+    # Another day: not on this board, and its patient's alerts are not read.
+    later = PatientFactory(clinic=world.clinic_a)
+    screen(world.users["nurse"], later, phq9=PHQ9_ITEM9)
+    plan(world.users["prescriber"], later, start_date=date(2026, 3, 4))
+    board = selectors.day_board(world.clinic_a, date(2026, 3, 3))
+    appointments = [row.appointment for column in board.columns for row in column.rows]
+    assert len(appointments) == 3
+    expected = selectors.board_alerts(appointments, world.clinic_a)  # screening's own reads
+    found = {row.appointment.pk: row.alerts for column in board.columns for row in column.rows}
+    assert found == expected
+    codes = {a.patient_id: {alert.code for alert in found[a.pk]} for a in appointments}
+    assert {"eligibility_override", "consent_unsigned"} <= codes[override_patient.pk]
+    assert {"suicide_risk", "consent_unsigned"} <= codes[risky.pk]
+    assert "consent_unsigned" not in codes[ready.pk] and later.pk not in codes
+    assert [c.chair.name for c in board.columns] == list(
+        Chair.objects.filter(clinic=world.clinic_a).order_by("name").values_list("name", flat=True)
+    )
+    client = client_for("nurse")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/courses/board/", {"day": "2026-03-03"}).status_code == 200
+    screening_reads = [q for q in queries.captured_queries if 'FROM "screening_' in q["sql"]]
+    # One statement holding all reads on PostgreSQL; one per table elsewhere (was four).
+    assert len(screening_reads) == (1 if connection.vendor == "postgresql" else 4)
+
+
 def _board_queries(client) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/courses/board/", {"day": "2026-03-03"}).status_code == 200
