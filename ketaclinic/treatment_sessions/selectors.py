@@ -500,18 +500,14 @@ def board_clinics(user: Any) -> list[Any]:
     return list(access.clinics_for(user, "course.view"))
 
 
-def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
-    """Every active chair of the clinic with the patients in it (checked in to ready for
-    discharge). Three queries whatever the number of chairs: clinic, chairs, sessions (with the
-    open alert count, the last reading and the infusion length as subqueries)."""
+def _board_sessions(clinic_id: int) -> QuerySet[TreatmentSession]:
+    """The clinic's sessions in a chair, with the open alert count, the last reading and the
+    infusion length as subqueries."""
     from django.db.models import Count, IntegerField, OuterRef, Subquery
 
-    from ketaclinic.courses.models import Chair
     from ketaclinic.treatment_sessions.choices import ACTIVE_STATUSES
     from ketaclinic.treatment_sessions.models import InfusionOrder, VitalAlert, VitalSign
 
-    clinic = access.require_clinic(user, "course.view", clinic_id)
-    chairs = list(Chair.objects.filter(clinic_id=clinic.pk, is_active=True).order_by("name", "id"))
     open_alerts = (
         VitalAlert.objects.filter(session_id=OuterRef("pk"), acknowledged_by__isnull=True)
         .order_by()
@@ -529,8 +525,8 @@ def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
         .order_by("-ordered_at", "-id")
         .values("minutes")[:1]
     )
-    sessions = (
-        TreatmentSession.objects.filter(clinic_id=clinic.pk, status__in=ACTIVE_STATUSES)
+    return (
+        TreatmentSession.objects.filter(clinic_id=clinic_id, status__in=ACTIVE_STATUSES)
         .select_related("patient")
         .annotate(
             open_alert_count=Subquery(open_alerts, output_field=IntegerField()),
@@ -539,6 +535,42 @@ def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
         )
         .order_by("checked_in_at", "id")
     )
+
+
+def _board_chairs(clinic_id: int) -> QuerySet[Any]:
+    from ketaclinic.courses.models import Chair
+
+    return Chair.objects.filter(clinic_id=clinic_id, is_active=True).order_by("name", "id")
+
+
+def _board_clinic(clinic_id: int) -> QuerySet[Any]:
+    from ketaclinic.accounts.models import Clinic
+
+    return Clinic.objects.filter(pk=clinic_id)
+
+
+# The board is polled every few seconds by every screen: its three reads are compiled to SQL
+# once (core.compiled_query) and go to PostgreSQL in one round trip.
+_BOARD_CLINIC = CompiledModelQuery(_board_clinic, clinic_id=PLACEHOLDER_ID)
+_BOARD_CHAIRS = CompiledModelQuery(_board_chairs, clinic_id=PLACEHOLDER_ID)
+_BOARD_SESSIONS = CompiledModelQuery(_board_sessions, clinic_id=PLACEHOLDER_ID)
+
+
+def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
+    """Every active chair of the clinic with the patients in it (checked in to ready for
+    discharge). Three queries whatever the number of chairs (one round trip on PostgreSQL):
+    clinic, chairs, sessions (with the open alert count, the last reading and the infusion
+    length as subqueries)."""
+    # As access.require_clinic(): 404 unless the user holds the permission at the clinic.
+    if clinic_id not in access.clinic_ids_for(user, "course.view"):
+        raise Http404
+    values = {"clinic_id": clinic_id}
+    found, chairs, sessions = objects_together(
+        [(_BOARD_CLINIC, values), (_BOARD_CHAIRS, values), (_BOARD_SESSIONS, values)]
+    )
+    if not found:
+        raise Http404
+    clinic = found[0]
     by_chair: dict[int | None, list[BoardSession]] = {}
     for session in sessions:
         due = vitals_due_after(
