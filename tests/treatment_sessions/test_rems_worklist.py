@@ -228,13 +228,31 @@ def test_print_page_is_for_esketamine_sessions_of_the_users_clinic(lg, client_fo
     assert client_for("patient").get(f"/sessions/{spravato.pk}/rems/print/").status_code == 403
 
 
+_OLD_SECTIONS = """{% for section in sections %}
+<section data-testid="rems-section">
+  <h2>Section {{ section.number }}: {{ section.title }}</h2>
+  <table><tbody>
+  {% for row in section.rows %}
+    <tr class="{% if row.missing %}missing{% endif %}" data-field="{{ row.key }}">
+      <th scope="row">{{ row.label }}</th>
+      <td>{% if row.missing %}<strong class="flag">MISSING</strong>{% elif row.is_bool %}<span class="box">{% if row.value %}☒{% else %}☐{% endif %} Yes</span> <span class="box">{% if not row.value %}☒{% else %}☐{% endif %} No</span>{% elif row.is_list %}{% for e in row.value %}{{ e }}{% if not forloop.last %}; {% endif %}{% empty %}None{% endfor %}{% elif row.value is None %}<span class="muted">not recorded</span>{% elif row.key == "first_device_at" or row.key == "monitoring_ended_at" or row.key == "ready_to_leave_at" %}{{ row.value|date:"Y-m-d H:i" }}{% elif row.key == "date" or row.key == "patient_date_of_birth" %}{{ row.value|date:"Y-m-d" }}{% elif row.key == "concomitant_medications" %}{{ row.value|default:"No changes reported" }}{% else %}{{ row.value }}{% endif %}</td>
+    </tr>
+  {% endfor %}
+  </tbody></table>
+</section>
+{% endfor %}"""  # noqa: E501
+
+
 def _old_print_html(response, session_id):
-    """The printable form as the page wrote it before its reads were merged: the session from
-    get_session(), the form from rems_form(), the same template."""
+    """The printable form as the page wrote it before its reads were merged and its sections
+    written in Python: the session from get_session(), the form from rems_form(), the sections
+    from the template loop, the same page template."""
     from zoneinfo import ZoneInfo
 
+    from django.template import engines
     from django.template.loader import render_to_string
     from django.utils import timezone
+    from django.utils.safestring import mark_safe
 
     from ketaclinic.core import clock
     from ketaclinic.treatment_sessions import selectors
@@ -250,13 +268,17 @@ def _old_print_html(response, session_id):
         else []
     )
     with timezone.override(ZoneInfo(session.clinic.timezone)):
+        # The sections as the template loop wrote them before they were written in Python.
+        sections = (
+            engines["django"].from_string(_OLD_SECTIONS).render({"sections": _print_sections(form)})
+        )
         return render_to_string(
             "treatment_sessions/rems_print.html",
             {
                 "session": session,
                 "clinic": session.clinic,
                 "form": form,
-                "sections": _print_sections(form),
+                "sections_html": mark_safe(sections),  # noqa: S308
                 "missing": missing,
                 "submission": getattr(session, "rems_submission", None),
                 "printed_by": request.user,
