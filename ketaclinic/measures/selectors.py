@@ -42,6 +42,7 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_ID,
     CompiledModelQuery,
     CompiledValuesQuery,
+    objects_together,
 )
 from ketaclinic.courses.choices import OPEN_COURSE_STATUSES
 from ketaclinic.courses.models import TreatmentCourse
@@ -461,6 +462,20 @@ _ON_DUTY_SHIFTS = CompiledModelQuery(
 )
 
 
+def inbox_clinics_and_shifts(user: Any, now: datetime) -> tuple[list[Any], dict[int, OnDutyShift]]:
+    """The user's clinics with measures.view, by name (as access.clinics_for), and
+    on_duty_shifts(user, now): one round trip on PostgreSQL (core.compiled_query)."""
+    clinic_ids = access.clinic_ids_for(user, "measures.view")
+    compiled, values = _CLINICS_BY_NAME.bind(clinic_ids)
+    if compiled is None:
+        clinics = list(access.clinics_for(user, "measures.view"))
+        return clinics, on_duty_shifts(user, now)
+    clinics, shifts = objects_together(
+        [(compiled, values), (_ON_DUTY_SHIFTS, {"user_id": user.pk, "now": now})]
+    )
+    return clinics, {shift.clinic_id: shift for shift in shifts}
+
+
 class _ForClinics:
     """A query over a list of clinic ids: its shape is fixed once the list's length is, so it
     is compiled once per length (core.compiled_query), up to MAX clinics (None beyond: the
@@ -528,6 +543,15 @@ def alert_inbox(user: Any, query: AlertFilter) -> QuerySet[SafetyAlert]:
         "patient", "clinic", "assigned_to", "acknowledged_by"
     )
     return _filtered(qs, user, query)
+
+
+def _clinics_by_name(clinic_ids: list[int]) -> QuerySet[Any]:
+    from ketaclinic.accounts.models import Clinic
+
+    return Clinic.objects.filter(pk__in=clinic_ids).order_by("name")
+
+
+_CLINICS_BY_NAME = _ForClinics(CompiledModelQuery, _clinics_by_name)
 
 
 # What a row of the inbox shows (the patient, clinic and users have many more columns).

@@ -4,7 +4,9 @@ and the clinic outcome summary. Thin: parse, access check, service, render."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from html import escape  # the standard library's: Django's lazy-aware one costs more per cell
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib import messages
@@ -62,7 +64,8 @@ def _chart(patient_id: int) -> HttpResponseRedirect:
 @login_required
 def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
     access.require(request.user, "measures.view")
-    clinics = list(access.clinics_for(request.user, "measures.view"))
+    now = clock.now()
+    clinics, shifts = selectors.inbox_clinics_and_shifts(request.user, now)
     form = forms.AlertFilterForm(request.GET or None, clinics=clinics)
     query = selectors.AlertFilter()
     if form.is_valid():
@@ -83,9 +86,7 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
         object_type="measures.safetyalert",
         detail=f"alert inbox page {page.number}; status={query.status} mine={query.mine}",
     )
-    now = clock.now()
     acting = set(access.clinic_ids_for(request.user, "alerts.acknowledge"))
-    shifts = selectors.on_duty_shifts(request.user, now)
     duty = [(clinic, shifts.get(clinic.pk)) for clinic in clinics if clinic.pk in acting]
     return render(
         request,
@@ -172,13 +173,14 @@ def _boosters_html(rows: list[tuple[Any, ...]]) -> SafeString:
 
 
 def _user_name(columns: list[Any]) -> str:
-    """str() of the user whose display_name, first_name, last_name and username these are."""
-    display_name, first_name, last_name, username = columns
-    return str(
-        User(
-            display_name=display_name, first_name=first_name, last_name=last_name, username=username
-        )
-    )
+    """str() of the user whose display_name, first_name, last_name and username these are:
+    User.__str__ itself, on the four values (a model instance costs more than the name)."""
+    user = SimpleNamespace(**dict(zip(_USER_FIELDS, columns, strict=True)))
+    user.get_full_name = partial(User.get_full_name, user)  # type: ignore[arg-type]
+    return User.__str__(user)  # type: ignore[arg-type]
+
+
+_USER_FIELDS = ("display_name", "first_name", "last_name", "username")
 
 
 # What get_priority_display() and get_action_display() show (labels stay lazy: str() per use).
