@@ -23,6 +23,7 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_DATETIME_END,
     PLACEHOLDER_ID,
     CompiledModelQuery,
+    objects_together,
 )
 from ketaclinic.courses import gates, scheduling
 from ketaclinic.courses.choices import (
@@ -36,6 +37,12 @@ from ketaclinic.courses.models import Appointment, Chair, TreatmentCourse
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening import selectors as screening
 from ketaclinic.screening.errors import BlockReason
+from ketaclinic.screening.models import (
+    BaselineMeasure,
+    EligibilityDecision,
+    EligibilityOverride,
+    SignedConsent,
+)
 
 
 def _scoped_pk(object_id: Any) -> int:
@@ -219,14 +226,31 @@ class DayBoard:
         return self.day + timedelta(days=1)
 
 
-def board_alerts(appointments: list[Appointment], clinic: Clinic) -> dict[int, list[BoardAlert]]:
-    """Alerts for each appointment, from a fixed number of bulk queries."""
-    patient_ids = {a.patient_id for a in appointments}
-    states = screening.eligibility_states(
-        {(a.patient_id, a.course.treatment) for a in appointments}
-    )
-    consents = screening.consents_in_force(patient_ids)
-    risk = screening.suicide_risk_at_last_check(patient_ids)
+@dataclass(frozen=True)
+class PatientFacts:
+    """What the board's alerts need to know of its patients, read once: eligibility states by
+    (patient, treatment), consent kinds in force and suicide-risk texts by patient."""
+
+    states: dict[tuple[int, str], screening.EligibilityState]
+    consents: dict[int, set[str]]
+    risk: dict[int, str]
+
+
+def board_alerts(
+    appointments: list[Appointment], clinic: Clinic, facts: PatientFacts | None = None
+) -> dict[int, list[BoardAlert]]:
+    """Alerts for each appointment, from a fixed number of bulk queries (none when the
+    patients' facts were read already)."""
+    if facts is None:
+        patient_ids = {a.patient_id for a in appointments}
+        facts = PatientFacts(
+            screening.eligibility_states(
+                {(a.patient_id, a.course.treatment) for a in appointments}
+            ),
+            screening.consents_in_force(patient_ids),
+            screening.suicide_risk_at_last_check(patient_ids),
+        )
+    states, consents, risk = facts.states, facts.consents, facts.risk
     # REMS enrolment and the ride home come with the patient (select_related in day_board).
     enrolled = {a.patient_id for a in appointments if hasattr(a.patient, "rems_enrolment")}
     rides = {a.patient_id for a in appointments if hasattr(a.patient, "transport_plan")}
@@ -267,34 +291,92 @@ def board_alerts(appointments: list[Appointment], clinic: Clinic) -> dict[int, l
     return alerts
 
 
-# The day board's two reads, compiled to SQL once (core.compiled_query): the appointment query
-# joins five tables and costs more to compile than to run.
+# The day board's reads, compiled to SQL once (core.compiled_query): the appointment query
+# joins five tables and costs more to compile than to run. What the alerts need of the board's
+# patients is read by the same (clinic, day) through a subquery of the appointments, so every
+# read has a fixed shape and all go to PostgreSQL in one round trip (objects_together).
+def _day_appointments(clinic_id: int, start: datetime, end: datetime) -> QuerySet[Appointment]:
+    return Appointment.objects.filter(
+        clinic_id=clinic_id, starts_at__gte=start, starts_at__lt=end
+    ).exclude(status=AppointmentStatus.RESCHEDULED)
+
+
+def _of_board_patients(rows: QuerySet[Any], clinic_id: int, start: datetime, end: datetime) -> Any:
+    patients = _day_appointments(clinic_id, start, end).order_by().values("patient_id")
+    return rows.filter(patient_id__in=patients)
+
+
+def _board_query(build: Any) -> CompiledModelQuery:
+    return CompiledModelQuery(
+        build, clinic_id=PLACEHOLDER_ID, start=PLACEHOLDER_DATETIME, end=PLACEHOLDER_DATETIME_END
+    )
+
+
 _BOARD_CHAIRS = CompiledModelQuery(
     lambda clinic_id: Chair.objects.filter(clinic_id=clinic_id).order_by("name", "id"),
     clinic_id=PLACEHOLDER_ID,
 )
-_BOARD_APPOINTMENTS = CompiledModelQuery(
+_BOARD_APPOINTMENTS = _board_query(
     lambda clinic_id, start, end: (
-        Appointment.objects.filter(clinic_id=clinic_id, starts_at__gte=start, starts_at__lt=end)
-        .exclude(status=AppointmentStatus.RESCHEDULED)
+        _day_appointments(clinic_id, start, end)
         .select_related(
             "patient", "patient__rems_enrolment", "patient__transport_plan", "course", "chair"
         )
         .order_by("starts_at", "id")
-    ),
-    clinic_id=PLACEHOLDER_ID,
-    start=PLACEHOLDER_DATETIME,
-    end=PLACEHOLDER_DATETIME_END,
+    )
+)
+# As screening.eligibility_states(), consents_in_force() and suicide_risk_at_last_check() read
+# them (the overrides of every board patient: only those covering a needs-review decision count).
+_BOARD_DECISIONS = _board_query(
+    lambda **day: _of_board_patients(
+        EligibilityDecision.objects.order_by("-decided_at", "-id"), **day
+    )
+)
+_BOARD_OVERRIDES = _board_query(
+    lambda **day: _of_board_patients(EligibilityOverride.objects.order_by("id"), **day)
+)
+_BOARD_CONSENTS = _board_query(
+    lambda **day: _of_board_patients(
+        SignedConsent.objects.filter(withdrawn_at__isnull=True)
+        .only("patient_id", "kind")
+        .order_by("id"),
+        **day,
+    )
+)
+_BOARD_MEASURES = _board_query(
+    lambda **day: _of_board_patients(
+        BaselineMeasure.objects.filter(instrument__in=screening.SUICIDE_RISK_INSTRUMENTS)
+        .only("patient_id", "instrument", "administered_on", "flags")
+        .order_by("-administered_on", "-id"),
+        **day,
+    )
 )
 
 
 def day_board(clinic: Clinic, day: date) -> DayBoard:
-    """Appointments of one clinic day, per chair, with their alerts."""
+    """Appointments of one clinic day, per chair, with their alerts (one round trip on
+    PostgreSQL: the chairs, the appointments and what the alerts need of their patients)."""
     start = scheduling.local_datetime(clinic, day, time.min)
     end = start + timedelta(days=1)
-    chairs = _BOARD_CHAIRS.objects(clinic_id=clinic.pk)
-    appointments = _BOARD_APPOINTMENTS.objects(clinic_id=clinic.pk, start=start, end=end)
-    alerts = board_alerts(appointments, clinic)
+    day_values = {"clinic_id": clinic.pk, "start": start, "end": end}
+    chairs, appointments, decisions, overrides, consents, measures = objects_together(
+        [
+            (_BOARD_CHAIRS, {"clinic_id": clinic.pk}),
+            (_BOARD_APPOINTMENTS, day_values),
+            (_BOARD_DECISIONS, day_values),
+            (_BOARD_OVERRIDES, day_values),
+            (_BOARD_CONSENTS, day_values),
+            (_BOARD_MEASURES, day_values),
+        ]
+    )
+    facts = PatientFacts(
+        screening.eligibility_states_from(
+            {(a.patient_id, a.course.treatment) for a in appointments}, decisions, overrides
+        ),
+        screening.consents_from((c.patient_id, c.kind) for c in consents),
+        screening.suicide_risk_from(measures),
+    )
+    alerts = board_alerts(appointments, clinic, facts)
     columns = {chair.pk: BoardColumn(chair) for chair in chairs}
     for appointment in appointments:
         columns[appointment.chair_id].rows.append(

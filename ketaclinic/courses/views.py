@@ -18,6 +18,8 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ketaclinic.accounts import access
@@ -27,6 +29,7 @@ from ketaclinic.audit.services import record_event
 from ketaclinic.clinical import PROTOCOLS, TREATMENTS
 from ketaclinic.core import clock
 from ketaclinic.core.http import AuthenticatedRequest
+from ketaclinic.core.reversing import reverse_with_id
 from ketaclinic.core.validation import add_service_errors
 from ketaclinic.courses import estimates, scheduling, selectors, services
 from ketaclinic.courses import forms as f
@@ -41,6 +44,7 @@ from ketaclinic.courses.models import Appointment, Chair, PriceItem, TreatmentCo
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening import selectors as screening
 from ketaclinic.screening.errors import Blocked
+from ketaclinic.screening.templatetags.intake_labels import treatment_label
 
 PAGE_SIZE = 25
 
@@ -617,19 +621,79 @@ def day_board(request: AuthenticatedRequest) -> HttpResponse:
         object_type="courses.appointment",
         detail=f"day board {day:%Y-%m-%d}: {board.count} appointments",
     )
+    can_view_patient = access.has_permission(request.user, "patient.view", clinic.pk)
+    with timezone.override(scheduling.clinic_zone(clinic)):  # as _page() renders the rest
+        columns = board_html(board, can_view_patient=can_view_patient)
     return _page(
         request,
         "courses/day_board.html",
         {
             "board": board,
+            "board_html": columns,
             "form": form,
             "clinics": clinics,
             "is_today": day == clock.today_in(clinic.timezone),
-            "can_view_patient": access.has_permission(request.user, "patient.view", clinic.pk),
+            "can_view_patient": can_view_patient,
         },
         invalid=False,
         clinic=clinic,
     )
+
+
+def board_html(board: selectors.DayBoard, *, can_view_patient: bool) -> SafeString:
+    """The board's chair columns with their appointments and alerts (every text escaped), in the
+    current time zone: the markup the template loop wrote, byte for byte, for a fraction of its
+    cost (twenty chairs of nested loops, two routes per appointment, reversed once here)."""
+    tz = timezone.get_current_timezone()
+    out = ['<div class="board" data-testid="day-board">\n']
+    for column in board.columns:
+        chair = column.chair
+        capacity = (
+            f' <small class="muted">(holds {chair.capacity})</small>' if chair.capacity > 1 else ""
+        )
+        out.append(
+            f'\n  <section class="board-chair" aria-labelledby="chair-{chair.pk}">\n'
+            f'    <h2 id="chair-{chair.pk}">{escape(chair.name)}{capacity}</h2>\n    '
+        )
+        for row in column.rows:
+            a, patient = row.appointment, row.appointment.patient
+            status = escape(a.status)
+            name = f"{escape(patient.last_name)}, {escape(patient.first_name)}"
+            if can_view_patient:
+                chart = escape(reverse_with_id("patients:chart", a.patient_id))
+                name = f'<a href="{chart}">{name}</a>'
+            alerts = ""
+            if row.alerts:
+                alerts = (
+                    '<ul class="alerts">'
+                    + "".join(
+                        f'<li class="{escape(alert.level)}" data-code="{escape(alert.code)}">'
+                        f"{escape(alert.text)}</li>"
+                        for alert in row.alerts
+                    )
+                    + "</ul>"
+                )
+            treatment = escape(str(treatment_label(a.course.treatment)))
+            opened = escape(reverse_with_id("courses:appointment", a.pk))
+            out.append(
+                f'\n    <div class="board-slot {status}" data-testid="board-slot">\n'
+                f'      <div><span class="when">{a.starts_at.astimezone(tz):%H:%M}–'
+                f"{a.ends_at.astimezone(tz):%H:%M}</span> "
+                f'<span class="status status-{status}">{escape(a.get_status_display())}</span>'
+                "</div>\n"
+                f'      <div>{name} <small class="muted">{escape(patient.mrn)}</small></div>\n'
+                f"      <div><small>{treatment} · session {a.number} · "
+                f"{escape(a.get_phase_display().lower())} · {escape(a.dose_label)}</small> · "
+                f'<a href="{opened}">Open</a></div>\n'
+                f"      {alerts}\n"
+                "    </div>\n    "
+            )
+        if not column.rows:
+            out.append('<p class="muted">Free all day.</p>')
+        out.append("\n  </section>\n")
+    out.append("\n</div>")
+    # Safe: every text from the database went through escape(); the rest is fixed or numbers.
+    return mark_safe("".join(out))  # noqa: S308
 
 
 # --- Clinic settings (administrators) -------------------------------------------------------

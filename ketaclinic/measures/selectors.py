@@ -42,6 +42,7 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_ID,
     CompiledModelQuery,
     CompiledValuesQuery,
+    objects_together,
 )
 from ketaclinic.courses.choices import OPEN_COURSE_STATUSES
 from ketaclinic.courses.models import TreatmentCourse
@@ -447,8 +448,64 @@ def on_duty_clinicians(clinic_id: int, now: datetime) -> list[User]:
 
 def on_duty_shifts(user: Any, now: datetime) -> dict[int, OnDutyShift]:
     """The user's current shift per clinic (one query)."""
-    shifts = OnDutyShift.objects.filter(user_id=user.pk, starts_at__lte=now, ends_at__gt=now)
-    return {shift.clinic_id: shift for shift in shifts.order_by("ends_at")}
+    shifts = _ON_DUTY_SHIFTS.objects(user_id=user.pk, now=now)
+    return {shift.clinic_id: shift for shift in shifts}
+
+
+# On every inbox page: compiled once (core.compiled_query).
+_ON_DUTY_SHIFTS = CompiledModelQuery(
+    lambda user_id, now: OnDutyShift.objects.filter(
+        user_id=user_id, starts_at__lte=now, ends_at__gt=now
+    ).order_by("ends_at"),
+    user_id=PLACEHOLDER_ID,
+    now=PLACEHOLDER_DATETIME,
+)
+
+
+def inbox_clinics_and_shifts(user: Any, now: datetime) -> tuple[list[Any], dict[int, OnDutyShift]]:
+    """The user's clinics with measures.view, by name (as access.clinics_for), and
+    on_duty_shifts(user, now): one round trip on PostgreSQL (core.compiled_query)."""
+    clinic_ids = access.clinic_ids_for(user, "measures.view")
+    compiled, values = _CLINICS_BY_NAME.bind(clinic_ids)
+    if compiled is None:
+        clinics = list(access.clinics_for(user, "measures.view"))
+        return clinics, on_duty_shifts(user, now)
+    clinics, shifts = objects_together(
+        [(compiled, values), (_ON_DUTY_SHIFTS, {"user_id": user.pk, "now": now})]
+    )
+    return clinics, {shift.clinic_id: shift for shift in shifts}
+
+
+class _ForClinics:
+    """A query over a list of clinic ids: its shape is fixed once the list's length is, so it
+    is compiled once per length (core.compiled_query), up to MAX clinics (None beyond: the
+    caller builds it with the ORM)."""
+
+    MAX = 8
+
+    def __init__(self, make: Any, build: Any, **placeholders: Any) -> None:
+        self._make = make  # CompiledValuesQuery or CompiledModelQuery
+        self._build = build  # build(clinic_ids, **values) -> QuerySet
+        self._placeholders = placeholders
+        self._by_length: dict[int, Any] = {}
+
+    def bind(self, clinic_ids: list[int]) -> tuple[Any, dict[str, Any]]:
+        """(the compiled query, the values naming these clinics), or (None, {})."""
+        if not 0 < len(clinic_ids) <= self.MAX:
+            return None, {}
+        names = [f"clinic_{i}" for i in range(len(clinic_ids))]
+        query = self._by_length.get(len(clinic_ids))
+        if query is None:
+            build = self._build
+
+            def by_name(**values: Any) -> Any:
+                return build([values.pop(name) for name in names], **values)
+
+            # A distinct placeholder per clinic: the In lookup drops repeated values.
+            slots = {name: PLACEHOLDER_ID - i for i, name in enumerate(names)}
+            query = self._make(by_name, **slots, **self._placeholders)
+            self._by_length[len(clinic_ids)] = query
+        return query, dict(zip(names, clinic_ids, strict=True))
 
 
 @dataclass(frozen=True)
@@ -458,12 +515,11 @@ class AlertFilter:
     clinic_id: int | None = None
 
 
-def alert_inbox(user: Any, query: AlertFilter) -> QuerySet[SafetyAlert]:
-    """Alerts of the user's clinics, most urgent first: immediate before same-day, then oldest
-    waiting first while open (newest first once acknowledged)."""
-    qs = SafetyAlert.objects.filter(
-        clinic_id__in=access.clinic_ids_for(user, "measures.view")
-    ).select_related("patient", "clinic", "assigned_to", "acknowledged_by")
+def _alerts_of(clinic_ids: list[int]) -> QuerySet[SafetyAlert]:
+    return SafetyAlert.objects.filter(clinic_id__in=clinic_ids)
+
+
+def _filtered(qs: QuerySet[SafetyAlert], user: Any, query: AlertFilter) -> QuerySet[SafetyAlert]:
     if query.clinic_id:
         qs = qs.filter(clinic_id=query.clinic_id)
     if query.mine:
@@ -480,15 +536,96 @@ def alert_inbox(user: Any, query: AlertFilter) -> QuerySet[SafetyAlert]:
     return qs.order_by("-created_at", "-pk")
 
 
+def alert_inbox(user: Any, query: AlertFilter) -> QuerySet[SafetyAlert]:
+    """Alerts of the user's clinics, most urgent first: immediate before same-day, then oldest
+    waiting first while open (newest first once acknowledged)."""
+    qs = _alerts_of(access.clinic_ids_for(user, "measures.view")).select_related(
+        "patient", "clinic", "assigned_to", "acknowledged_by"
+    )
+    return _filtered(qs, user, query)
+
+
+def _clinics_by_name(clinic_ids: list[int]) -> QuerySet[Any]:
+    from ketaclinic.accounts.models import Clinic
+
+    return Clinic.objects.filter(pk__in=clinic_ids).order_by("name")
+
+
+_CLINICS_BY_NAME = _ForClinics(CompiledModelQuery, _clinics_by_name)
+
+
+# What a row of the inbox shows (the patient, clinic and users have many more columns).
+_USER_COLUMNS = ("display_name", "first_name", "last_name", "username")
+INBOX_COLUMNS = (
+    "pk",
+    "patient_id",
+    "priority",
+    "escalation_count",
+    "summary",
+    "created_at",
+    "acknowledged_at",
+    "action",
+    "patient__last_name",
+    "patient__first_name",
+    "patient__mrn",
+    "clinic__name",
+    "assigned_to_id",
+    *(f"assigned_to__{name}" for name in _USER_COLUMNS),
+    "acknowledged_by_id",
+    *(f"acknowledged_by__{name}" for name in _USER_COLUMNS),
+)
+# The first page of the default view (open alerts of all the user's clinics), which every
+# clinician opens: compiled once per number of clinics.
+_FIRST_OPEN_PAGE: dict[int, _ForClinics] = {}
+
+
+def alert_inbox_rows(user: Any, query: AlertFilter, page: Any, size: int) -> list[tuple[Any, ...]]:
+    """The alerts of one page of the inbox as tuples of INBOX_COLUMNS (`page` is the
+    paginator's page of alert_inbox_values())."""
+    if page.number == 1 and query == AlertFilter():
+        first = _FIRST_OPEN_PAGE.get(size)
+        if first is None:
+            first = _FIRST_OPEN_PAGE.setdefault(
+                size,
+                _ForClinics(
+                    CompiledValuesQuery,
+                    lambda clinic_ids: _filtered(
+                        _alerts_of(clinic_ids), None, AlertFilter()
+                    ).values(*INBOX_COLUMNS)[:size],
+                ),
+            )
+        compiled, values = first.bind(access.clinic_ids_for(user, "measures.view"))
+        if compiled is not None:
+            return list(compiled.tuples(**values))
+    return list(page.object_list)
+
+
+def alert_inbox_values(user: Any, query: AlertFilter) -> QuerySet[Any]:
+    """alert_inbox() as tuples of INBOX_COLUMNS, for the paginator."""
+    return alert_inbox(user, query).values_list(*INBOX_COLUMNS)
+
+
+def _open_counts(clinic_ids: list[int]) -> QuerySet[Any]:
+    return (
+        _alerts_of(clinic_ids)
+        .filter(acknowledged_at__isnull=True)
+        .order_by()  # no sort of every waiting alert just to count them
+        .values("priority")
+        .annotate(n=DbCount("pk"))
+    )
+
+
+_OPEN_COUNTS = _ForClinics(CompiledValuesQuery, _open_counts)
+
+
 def alert_counts(user: Any) -> dict[str, int]:
     """Open alerts of the user's clinics by priority (for the inbox header)."""
+    clinic_ids = access.clinic_ids_for(user, "measures.view")
+    compiled, values = _OPEN_COUNTS.bind(clinic_ids)
     rows = (
-        SafetyAlert.objects.filter(
-            clinic_id__in=access.clinic_ids_for(user, "measures.view"), acknowledged_at__isnull=True
-        )
-        .order_by()  # no sort of every waiting alert just to count them
-        .values_list("priority")
-        .annotate(n=DbCount("pk"))
+        compiled.tuples(**values)
+        if compiled is not None
+        else _open_counts(clinic_ids).values_list("priority", "n")
     )
     counts = dict(rows)
     return {
@@ -573,12 +710,43 @@ def pre_session_responses(appointment_ids: Iterable[int]) -> dict[int, list[Resp
 
 
 def booster_recommendations(user: Any, *, open_only: bool = True) -> QuerySet:
-    qs = BoosterRecommendation.objects.filter(
-        clinic_id__in=access.clinic_ids_for(user, "measures.view")
-    ).select_related("patient", "prescriber")
+    return _boosters(access.clinic_ids_for(user, "measures.view"), open_only=open_only)
+
+
+def _boosters(clinic_ids: list[int], *, open_only: bool = True) -> QuerySet:
+    qs = BoosterRecommendation.objects.filter(clinic_id__in=clinic_ids).select_related(
+        "patient", "prescriber"
+    )
     if open_only:
         qs = qs.filter(resolved_at__isnull=True)
     return qs.order_by("-created_at")
+
+
+# What the inbox shows of a recommendation (the patient and prescriber have many more columns).
+BOOSTER_COLUMNS = (
+    "patient_id",
+    "patient__last_name",
+    "patient__first_name",
+    "instrument",
+    "relapse_on",
+    "baseline_total",
+    "latest_total",
+    "prescriber_id",
+    *(f"prescriber__{name}" for name in _USER_COLUMNS),
+)
+# The inbox's ten newest open recommendations: compiled once per number of clinics.
+_NEWEST_OPEN_BOOSTERS = _ForClinics(
+    CompiledValuesQuery, lambda clinic_ids: _boosters(clinic_ids).values(*BOOSTER_COLUMNS)[:10]
+)
+
+
+def newest_open_boosters(user: Any) -> list[tuple[Any, ...]]:
+    """booster_recommendations(user)[:10] as tuples of BOOSTER_COLUMNS."""
+    clinic_ids = access.clinic_ids_for(user, "measures.view")
+    compiled, values = _NEWEST_OPEN_BOOSTERS.bind(clinic_ids)
+    if compiled is None:
+        return list(_boosters(clinic_ids).values_list(*BOOSTER_COLUMNS)[:10])
+    return list(compiled.tuples(**values))
 
 
 def booster_for(user: Any, recommendation_id: Any) -> BoosterRecommendation:

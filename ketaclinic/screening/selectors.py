@@ -294,17 +294,39 @@ def eligibility_states(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str]
     if not wanted:
         return {}
     patient_ids = {pid for pid, _ in wanted}
-    newest: dict[tuple[int, str], EligibilityDecision] = {}
-    for decision in EligibilityDecision.objects.filter(patient_id__in=patient_ids).order_by(
-        "-decided_at", "-id"
-    ):
-        newest.setdefault((decision.patient_id, decision.treatment), decision)
-    overrides: dict[tuple[int, str], list[EligibilityOverride]] = defaultdict(list)
+    decisions = list(
+        EligibilityDecision.objects.filter(patient_id__in=patient_ids).order_by(
+            "-decided_at", "-id"
+        )
+    )
+    newest = _newest_decisions(decisions)
     needing = {pid for (pid, _), d in newest.items() if d.status == "needs_review"}
-    for override in EligibilityOverride.objects.filter(patient_id__in=needing) if needing else ():
-        overrides[(override.patient_id, override.treatment)].append(override)
+    overrides = EligibilityOverride.objects.filter(patient_id__in=needing) if needing else ()
+    return eligibility_states_from(wanted, decisions, overrides)
+
+
+def _newest_decisions(
+    decisions: Iterable[EligibilityDecision],
+) -> dict[tuple[int, str], EligibilityDecision]:
+    newest: dict[tuple[int, str], EligibilityDecision] = {}
+    for decision in decisions:
+        newest.setdefault((decision.patient_id, decision.treatment), decision)
+    return newest
+
+
+def eligibility_states_from(
+    pairs: Iterable[tuple[int, str]],
+    decisions: Iterable[EligibilityDecision],
+    overrides: Iterable[EligibilityOverride],
+) -> dict[tuple[int, str], EligibilityState]:
+    """eligibility_states() from rows read already: the patients' decisions, newest first
+    (-decided_at, -id), and their overrides (any that may cover a needs-review decision)."""
+    newest = _newest_decisions(decisions)
+    by_pair: dict[tuple[int, str], list[EligibilityOverride]] = defaultdict(list)
+    for override in overrides:
+        by_pair[(override.patient_id, override.treatment)].append(override)
     states = {}
-    for key in wanted:
+    for key in set(pairs):
         found = newest.get(key)
         if found is None:
             states[key] = EligibilityState("not_assessed", None, ())
@@ -312,7 +334,7 @@ def eligibility_states(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str]
         decision = found
         states[key] = EligibilityState(
             decision.status,
-            override_covering(decision, overrides.get(key, [])),
+            override_covering(decision, by_pair.get(key, [])),
             tuple(r["message"] for r in decision.reasons),
         )
     return states
@@ -320,10 +342,15 @@ def eligibility_states(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str]
 
 def consents_in_force(patient_ids: Iterable[int]) -> dict[int, set[str]]:
     """Patient id -> kinds of consent signed and not withdrawn (one query)."""
-    found: dict[int, set[str]] = defaultdict(set)
     rows = SignedConsent.objects.filter(
         patient_id__in=list(patient_ids), withdrawn_at__isnull=True
     ).values_list("patient_id", "kind")
+    return consents_from(rows)
+
+
+def consents_from(rows: Iterable[tuple[int, str]]) -> dict[int, set[str]]:
+    """consents_in_force() from (patient id, kind) of the consents in force, read already."""
+    found: dict[int, set[str]] = defaultdict(set)
     for patient_id, kind in rows:
         found[patient_id].add(kind)
     return found
@@ -348,10 +375,21 @@ def transport_planned(patient_ids: Iterable[int]) -> set[int]:
 def suicide_risk_at_last_check(patient_ids: Iterable[int]) -> dict[int, str]:
     """Patient id -> alert text when the newest PHQ-9 has item 9 > 0 or the newest C-SSRS
     screener is high risk (one query)."""
+    return suicide_risk_from(
+        BaselineMeasure.objects.filter(
+            patient_id__in=list(patient_ids), instrument__in=SUICIDE_RISK_INSTRUMENTS
+        ).order_by("-administered_on", "-id")
+    )
+
+
+SUICIDE_RISK_INSTRUMENTS = ["phq9", "cssrs_screener"]
+
+
+def suicide_risk_from(measures: Iterable[BaselineMeasure]) -> dict[int, str]:
+    """suicide_risk_at_last_check() from the patients' PHQ-9 and C-SSRS screener measures read
+    already, newest first (-administered_on, -id)."""
     latest: dict[tuple[int, str], BaselineMeasure] = {}
-    for measure in BaselineMeasure.objects.filter(
-        patient_id__in=list(patient_ids), instrument__in=["phq9", "cssrs_screener"]
-    ).order_by("-administered_on", "-id"):
+    for measure in measures:
         latest.setdefault((measure.patient_id, measure.instrument), measure)
     alerts: dict[int, str] = {}
     for (patient_id, instrument), measure in sorted(latest.items()):

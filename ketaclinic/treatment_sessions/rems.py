@@ -6,7 +6,7 @@ lacks, and an esketamine session cannot be signed while anything is missing (cli
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ketaclinic.clinical import get_treatment
@@ -51,7 +51,32 @@ def rems_form(session: TreatmentSession, rows: SessionRows | None = None) -> dic
             .first()
         )
         events = list(session.adverse_events.order_by("onset_at", "id"))
-    first = devices[0].administered_at if devices else None
+    return form_from(
+        session,
+        first=devices[0].administered_at if devices else None,
+        dose_mg=sum(d.dose_mg for d in devices) or None,
+        vitals=vitals,
+        check=check,
+        discharge=discharge,
+        lot_number=entry.lot.lot_number if entry else None,
+        events=events,
+    )
+
+
+def form_from(
+    session: TreatmentSession,
+    *,
+    first: datetime | None,
+    dose_mg: int | None,
+    vitals: list[Any],
+    check: Any,
+    discharge: Any,
+    lot_number: str | None,
+    events: list[Any],
+) -> dict[str, Any]:
+    """The form from what was read of the session: the first device's time and the devices'
+    total dose, the vital signs and adverse events in order, the newest pre-dose check and
+    discharge assessment (or None) and the administration's lot number (or None)."""
     end = session.discharged_at or session.ended_at
     readings = [r for r in vitals if _bp(r)]
     bp_40 = None
@@ -68,8 +93,8 @@ def rems_form(session: TreatmentSession, rows: SessionRows | None = None) -> dic
         "monitoring_hcp": str(discharge.assessed_by) if discharge else None,
         "setting": session.clinic.name,
         "date": first.date() if first else None,
-        "dose_mg": sum(d.dose_mg for d in devices) or None,
-        "lot_number": entry.lot.lot_number if entry else None,
+        "dose_mg": dose_mg,
+        "lot_number": lot_number,
         "first_device_at": first,
         "monitoring_ended_at": end,
         "total_minutes": int((end - first).total_seconds() // 60) if first and end else None,

@@ -39,6 +39,13 @@ def sessions_for(user: Any, permission: str = "course.view") -> QuerySet[Treatme
 
 def get_session(user: Any, session_id: Any, permission: str = "course.view") -> TreatmentSession:
     """One session, or 404 when missing or at a clinic where the user lacks the permission."""
+    return _scoped_session(user, session_id, permission, _SESSION)
+
+
+def _scoped_session(
+    user: Any, session_id: Any, permission: str, query: CompiledModelQuery
+) -> TreatmentSession:
+    """get_session() through `query` (the session with whatever else a page reads with it)."""
     access.require(user, permission)
     try:
         pk = int(session_id)
@@ -46,7 +53,7 @@ def get_session(user: Any, session_id: Any, permission: str = "course.view") -> 
         raise Http404 from None
     if not 0 < pk < 2**63:  # outside any key column: no such session (and no database error)
         raise Http404
-    found = _SESSION.objects(session_id=pk)
+    found = query.objects(session_id=pk)
     session = found[0] if found else None
     # The same scope as sessions_for(): a clinic where the user holds the permission.
     if session is None or session.clinic_id not in access.clinic_ids_for(user, permission):
@@ -62,6 +69,109 @@ _SESSION = CompiledModelQuery(
     ),
     session_id=PLACEHOLDER_ID,
 )
+
+
+# --- The printable REMS form: the session with the form's single values, in one query ----------
+
+
+def _rems_print_session(session_id: int) -> QuerySet[TreatmentSession]:
+    """The session as _SESSION reads it, its REMS submission, and each single value of the REMS
+    form as a subquery: the first device (by number) and the devices' total dose, the newest
+    pre-dose check and discharge assessment (with the assessor's name fields), and the lot of
+    the ledger's first administration entry."""
+    from django.db.models import OuterRef, Subquery, Sum
+
+    from ketaclinic.controlled_substances.choices import EntryKind
+    from ketaclinic.controlled_substances.models import LedgerEntry
+
+    of_session = OuterRef("pk")
+    devices = EsketamineDevice.objects.filter(session_id=of_session)
+    check = PreDoseCheck.objects.filter(session_id=of_session).order_by("-recorded_at", "-id")
+    discharge = DischargeAssessment.objects.filter(session_id=of_session).order_by(
+        "-assessed_at", "-id"
+    )
+    administered = LedgerEntry.objects.filter(
+        treatment_session_id=of_session, kind=EntryKind.ADMINISTER
+    ).order_by("seq")
+
+    def first(rows: QuerySet[Any], name: str) -> Subquery:
+        return Subquery(rows.values(name)[:1])
+
+    return (
+        TreatmentSession.objects.filter(pk=session_id)
+        .select_related("patient", "clinic", "chair", "rems_submission")
+        .annotate(
+            rems_first_device_at=first(devices.order_by("number"), "administered_at"),
+            rems_dose_mg=Subquery(
+                devices.order_by()
+                .values("session_id")
+                .annotate(total=Sum("dose_mg"))
+                .values("total")
+            ),
+            rems_lot_number=first(administered, "lot__lot_number"),
+            **{f"rems_check_{name}": first(check, name) for name in _REMS_CHECK_FIELDS},
+            **{f"rems_discharge_{name}": first(discharge, name) for name in _REMS_DISCHARGE_FIELDS},
+            **{
+                f"rems_assessor_{name}": first(discharge, f"assessed_by__{name}")
+                for name in _REMS_ASSESSOR_FIELDS
+            },
+        )
+    )
+
+
+_REMS_CHECK_FIELDS = (
+    "id", "medication_changes", "systolic_mmhg", "diastolic_mmhg", "gate_status",
+    "acknowledged_by_id",
+)  # fmt: skip
+_REMS_DISCHARGE_FIELDS = ("id", "vitals_acceptable", "assessed_by_id")
+_REMS_ASSESSOR_FIELDS = ("display_name", "first_name", "last_name", "username")
+_REMS_PRINT_SESSION = CompiledModelQuery(_rems_print_session, session_id=PLACEHOLDER_ID)
+
+
+def _from_annotations(session: Any, model: Any, prefix: str, names: tuple[str, ...]) -> Any:
+    """An unsaved `model` with the fields read into `session` as `<prefix><name>` (None when
+    the row does not exist)."""
+    values = {name: getattr(session, prefix + name) for name in names}
+    return None if values["id"] is None else model(**values)
+
+
+def rems_print_form(user: Any, session_id: Any) -> tuple[TreatmentSession, dict[str, Any]]:
+    """The esketamine session (scoped as get_session() with "course.view", its REMS
+    submission read along; 404 for other treatments) and its REMS form as rems.rems_form()
+    fills it, in three queries instead of nine: the session with the form's single values,
+    then its vital signs and adverse events (one round trip on PostgreSQL)."""
+    from ketaclinic.accounts.models import User
+    from ketaclinic.treatment_sessions.rems import form_from
+
+    session: Any = _scoped_session(user, session_id, "course.view", _REMS_PRINT_SESSION)
+    if not get_treatment(session.treatment).is_esketamine:
+        raise Http404  # only esketamine sessions have a REMS monitoring form
+    vitals, events = objects_together(
+        [
+            (_ROW_QUERIES["vitals"], {"session_id": session.pk}),
+            (_ROW_QUERIES["events"], {"session_id": session.pk}),
+        ]
+    )
+    check = _from_annotations(session, PreDoseCheck, "rems_check_", _REMS_CHECK_FIELDS)
+    discharge = _from_annotations(
+        session, DischargeAssessment, "rems_discharge_", _REMS_DISCHARGE_FIELDS
+    )
+    if discharge is not None:
+        discharge.assessed_by = User(
+            id=discharge.assessed_by_id,
+            **{name: getattr(session, "rems_assessor_" + name) for name in _REMS_ASSESSOR_FIELDS},
+        )
+    form = form_from(
+        session,
+        first=session.rems_first_device_at,
+        dose_mg=session.rems_dose_mg or None,
+        vitals=vitals,
+        check=check,
+        discharge=discharge,
+        lot_number=session.rems_lot_number,
+        events=events,
+    )
+    return session, form
 
 
 # --- Everything the workspace shows of one session, each table read once ----------------------
@@ -390,18 +500,14 @@ def board_clinics(user: Any) -> list[Any]:
     return list(access.clinics_for(user, "course.view"))
 
 
-def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
-    """Every active chair of the clinic with the patients in it (checked in to ready for
-    discharge). Three queries whatever the number of chairs: clinic, chairs, sessions (with the
-    open alert count, the last reading and the infusion length as subqueries)."""
+def _board_sessions(clinic_id: int) -> QuerySet[TreatmentSession]:
+    """The clinic's sessions in a chair, with the open alert count, the last reading and the
+    infusion length as subqueries."""
     from django.db.models import Count, IntegerField, OuterRef, Subquery
 
-    from ketaclinic.courses.models import Chair
     from ketaclinic.treatment_sessions.choices import ACTIVE_STATUSES
     from ketaclinic.treatment_sessions.models import InfusionOrder, VitalAlert, VitalSign
 
-    clinic = access.require_clinic(user, "course.view", clinic_id)
-    chairs = list(Chair.objects.filter(clinic_id=clinic.pk, is_active=True).order_by("name", "id"))
     open_alerts = (
         VitalAlert.objects.filter(session_id=OuterRef("pk"), acknowledged_by__isnull=True)
         .order_by()
@@ -419,8 +525,8 @@ def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
         .order_by("-ordered_at", "-id")
         .values("minutes")[:1]
     )
-    sessions = (
-        TreatmentSession.objects.filter(clinic_id=clinic.pk, status__in=ACTIVE_STATUSES)
+    return (
+        TreatmentSession.objects.filter(clinic_id=clinic_id, status__in=ACTIVE_STATUSES)
         .select_related("patient")
         .annotate(
             open_alert_count=Subquery(open_alerts, output_field=IntegerField()),
@@ -429,6 +535,42 @@ def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
         )
         .order_by("checked_in_at", "id")
     )
+
+
+def _board_chairs(clinic_id: int) -> QuerySet[Any]:
+    from ketaclinic.courses.models import Chair
+
+    return Chair.objects.filter(clinic_id=clinic_id, is_active=True).order_by("name", "id")
+
+
+def _board_clinic(clinic_id: int) -> QuerySet[Any]:
+    from ketaclinic.accounts.models import Clinic
+
+    return Clinic.objects.filter(pk=clinic_id)
+
+
+# The board is polled every few seconds by every screen: its three reads are compiled to SQL
+# once (core.compiled_query) and go to PostgreSQL in one round trip.
+_BOARD_CLINIC = CompiledModelQuery(_board_clinic, clinic_id=PLACEHOLDER_ID)
+_BOARD_CHAIRS = CompiledModelQuery(_board_chairs, clinic_id=PLACEHOLDER_ID)
+_BOARD_SESSIONS = CompiledModelQuery(_board_sessions, clinic_id=PLACEHOLDER_ID)
+
+
+def room_board(user: Any, clinic_id: int, now: datetime) -> RoomBoard:
+    """Every active chair of the clinic with the patients in it (checked in to ready for
+    discharge). Three queries whatever the number of chairs (one round trip on PostgreSQL):
+    clinic, chairs, sessions (with the open alert count, the last reading and the infusion
+    length as subqueries)."""
+    # As access.require_clinic(): 404 unless the user holds the permission at the clinic.
+    if clinic_id not in access.clinic_ids_for(user, "course.view"):
+        raise Http404
+    values = {"clinic_id": clinic_id}
+    found, chairs, sessions = objects_together(
+        [(_BOARD_CLINIC, values), (_BOARD_CHAIRS, values), (_BOARD_SESSIONS, values)]
+    )
+    if not found:
+        raise Http404
+    clinic = found[0]
     by_chair: dict[int | None, list[BoardSession]] = {}
     for session in sessions:
         due = vitals_due_after(

@@ -35,7 +35,7 @@ from ketaclinic.core.validation import add_service_errors
 from ketaclinic.screening.templatetags.intake_labels import TREATMENT_LABELS
 from ketaclinic.treatment_sessions import selectors, services
 from ketaclinic.treatment_sessions.forms_board import RemsSubmissionForm
-from ketaclinic.treatment_sessions.rems import REQUIRED, rems_form, rems_missing
+from ketaclinic.treatment_sessions.rems import REQUIRED, rems_missing
 
 POLL_SECONDS = 15
 # The Django session remembers which patients the board last showed (per clinic), so polling
@@ -318,13 +318,61 @@ def _print_sections(form: dict[str, Any]) -> list[dict[str, Any]]:
     return sections
 
 
+_DATETIME_KEYS = frozenset({"first_device_at", "monitoring_ended_at", "ready_to_leave_at"})
+_DATE_KEYS = frozenset({"date", "patient_date_of_birth"})
+
+
+def _print_value(row: dict[str, Any], tz: Any) -> str:
+    """One field's cell, as the template's if/elif chain wrote it (escaped)."""
+    value, key = row["value"], row["key"]
+    if row["missing"]:
+        return '<strong class="flag">MISSING</strong>'
+    if row["is_bool"]:
+        yes, no = ("☒", "☐") if value else ("☐", "☒")
+        return f'<span class="box">{yes} Yes</span> <span class="box">{no} No</span>'
+    if row["is_list"]:
+        return "; ".join(escape(str(e)) for e in value) if value else "None"
+    if value is None:
+        return '<span class="muted">not recorded</span>'
+    if key in _DATETIME_KEYS:
+        return f"{value.astimezone(tz):%Y-%m-%d %H:%M}"
+    if key in _DATE_KEYS:
+        return f"{value:%Y-%m-%d}"
+    if key == "concomitant_medications":
+        return escape(value) if value else "No changes reported"
+    return escape(str(value))
+
+
+def _sections_html(sections: list[dict[str, Any]]) -> SafeString:
+    """The form's numbered sections (every text escaped), in the current time zone: the markup
+    the template's nested loops and per-field if/elif chain wrote, byte for byte."""
+    tz = timezone.get_current_timezone()
+    out = []
+    for section in sections:
+        out.append(
+            '\n<section data-testid="rems-section">\n'
+            f"  <h2>Section {section['number']}: {escape(section['title'])}</h2>\n"
+            "  <table><tbody>\n  "
+        )
+        for row in section["rows"]:
+            out.append(
+                f'\n    <tr class="{"missing" if row["missing"] else ""}"'
+                f' data-field="{escape(row["key"])}">\n'
+                f'      <th scope="row">{escape(row["label"])}</th>\n'
+                f"      <td>{_print_value(row, tz)}</td>\n"
+                "    </tr>\n  "
+            )
+        out.append("\n  </tbody></table>\n</section>\n")
+    # Safe: every text from the database went through escape(); the rest is fixed markup.
+    return mark_safe("".join(out))  # noqa: S308
+
+
 @login_required
 @require_GET
 def rems_print(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
     """The REMS Patient Monitoring Form of one esketamine session, laid out like the official
     form, with its version and every missing field flagged. Printing is audited."""
-    session = _esketamine_session(request, session_id, "course.view")
-    form = rems_form(session)
+    session, form = selectors.rems_print_form(request.user, session_id)
     # What rems.rems_missing says, read off the form already built (it would build it again):
     # nothing is missing before the first device, since nothing was given.
     missing = (
@@ -349,7 +397,7 @@ def rems_print(request: AuthenticatedRequest, session_id: int) -> HttpResponse:
                 "session": session,
                 "clinic": session.clinic,
                 "form": form,
-                "sections": _print_sections(form),
+                "sections_html": _sections_html(_print_sections(form)),
                 "missing": missing,
                 # The reverse one-to-one raises a subclass of AttributeError when absent.
                 "submission": getattr(session, "rems_submission", None),

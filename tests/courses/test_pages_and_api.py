@@ -361,6 +361,120 @@ def test_day_board_shows_todays_sessions_with_their_alerts(world, client_for):
     assert event.detail == "day board 2026-03-03: 2 appointments"
 
 
+def test_day_board_reads_its_alerts_facts_with_the_appointments(world, client_for):
+    """The board reads what its alerts need by (clinic, day), together with the appointments:
+    the same alerts as the screening selectors give for the board's appointments, in fewer
+    statements (chairs, appointments and the four fact reads in one round trip on
+    PostgreSQL)."""
+    from ketaclinic.courses import selectors
+    from ketaclinic.courses.models import Chair
+    from ketaclinic.screening.models import SignedConsent
+
+    chair(world.clinic_a, "Chair 1")
+    chair(world.clinic_a, "Chair 2")
+    override_patient, risky = world.patient_a2, PatientFactory(clinic=world.clinic_a)
+    ready = PatientFactory(clinic=world.clinic_a)
+    screen(world.users["nurse"], override_patient, medications=[{"name": "lorazepam"}])
+    screening.eligibility_override_sign(
+        actor=world.users["prescriber"],
+        patient=override_patient,
+        treatment="esketamine_trd",
+        reason=OVERRIDE,
+    )
+    screen(world.users["nurse"], risky, phq9=PHQ9_ITEM9)
+    screen(world.users["nurse"], ready)
+    ready_for_esketamine(world.users["nurse"], ready)
+    ready_for_esketamine(world.users["nurse"], override_patient)
+    screening.consent_withdraw(  # withdrawn: no longer in force
+        actor=world.users["nurse"],
+        consent=SignedConsent.objects.get(patient=override_patient),
+        reason="Changed mind",
+    )
+    plan(world.users["prescriber"], override_patient)
+    plan(world.users["prescriber"], risky, "iv_ketamine_induction", session_time=time(13, 0))
+    plan(world.users["prescriber"], ready, session_time=time(15, 0))
+    # Another day: not on this board, and its patient's alerts are not read.
+    later = PatientFactory(clinic=world.clinic_a)
+    screen(world.users["nurse"], later, phq9=PHQ9_ITEM9)
+    plan(world.users["prescriber"], later, start_date=date(2026, 3, 4))
+    board = selectors.day_board(world.clinic_a, date(2026, 3, 3))
+    appointments = [row.appointment for column in board.columns for row in column.rows]
+    assert len(appointments) == 3
+    expected = selectors.board_alerts(appointments, world.clinic_a)  # screening's own reads
+    found = {row.appointment.pk: row.alerts for column in board.columns for row in column.rows}
+    assert found == expected
+    codes = {a.patient_id: {alert.code for alert in found[a.pk]} for a in appointments}
+    assert {"eligibility_override", "consent_unsigned"} <= codes[override_patient.pk]
+    assert {"suicide_risk", "consent_unsigned"} <= codes[risky.pk]
+    assert "consent_unsigned" not in codes[ready.pk] and later.pk not in codes
+    assert [c.chair.name for c in board.columns] == list(
+        Chair.objects.filter(clinic=world.clinic_a).order_by("name").values_list("name", flat=True)
+    )
+    client = client_for("nurse")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/courses/board/", {"day": "2026-03-03"}).status_code == 200
+    screening_reads = [q for q in queries.captured_queries if 'FROM "screening_' in q["sql"]]
+    # One statement holding all reads on PostgreSQL; one per table elsewhere (was four).
+    assert len(screening_reads) == (1 if connection.vendor == "postgresql" else 4)
+
+
+# The day board's chair columns as the template wrote them before they were written in Python.
+_OLD_BOARD_COLUMNS = """{% load intake_labels %}<div class="board" data-testid="day-board">
+{% for column in board.columns %}
+  <section class="board-chair" aria-labelledby="chair-{{ column.chair.pk }}">
+    <h2 id="chair-{{ column.chair.pk }}">{{ column.chair.name }}{% if column.chair.capacity > 1 %} <small class="muted">(holds {{ column.chair.capacity }})</small>{% endif %}</h2>
+    {% for row in column.rows %}{% with a=row.appointment %}
+    <div class="board-slot {{ a.status }}" data-testid="board-slot">
+      <div><span class="when">{{ a.starts_at|date:"H:i" }}–{{ a.ends_at|date:"H:i" }}</span> <span class="status status-{{ a.status }}">{{ a.get_status_display }}</span></div>
+      <div>{% if can_view_patient %}<a href="{% url 'patients:chart' a.patient_id %}">{{ a.patient.last_name }}, {{ a.patient.first_name }}</a>{% else %}{{ a.patient.last_name }}, {{ a.patient.first_name }}{% endif %} <small class="muted">{{ a.patient.mrn }}</small></div>
+      <div><small>{{ a.course.treatment|treatment_label }} · session {{ a.number }} · {{ a.get_phase_display|lower }} · {{ a.dose_label }}</small> · <a href="{% url 'courses:appointment' a.pk %}">Open</a></div>
+      {% if row.alerts %}<ul class="alerts">{% for alert in row.alerts %}<li class="{{ alert.level }}" data-code="{{ alert.code }}">{{ alert.text }}</li>{% endfor %}</ul>{% endif %}
+    </div>
+    {% endwith %}{% empty %}<p class="muted">Free all day.</p>{% endfor %}
+  </section>
+{% endfor %}
+</div>"""  # noqa: E501
+
+
+def test_day_board_columns_written_in_python_match_the_template(world, client_for):
+    """The chair columns are written in Python: byte for byte what the template loop wrote,
+    every text escaped, in the clinic's time zone, with and without the chart links."""
+    from django.template import engines
+    from django.utils import timezone
+
+    from ketaclinic.courses import scheduling, selectors
+    from ketaclinic.courses.views import board_html
+
+    chair(world.clinic_a, 'Chair <b>"1"</b>')
+    group = chair(world.clinic_a, "Group & room")
+    group.capacity = 3
+    group.save()
+    chair(world.clinic_a, "Free chair")
+    override_patient, risky = world.patient_a2, PatientFactory(clinic=world.clinic_a)
+    risky.last_name = "O'Neil <script>"
+    risky.save()
+    screen(world.users["nurse"], override_patient, medications=[{"name": "lorazepam"}])
+    screening.eligibility_override_sign(
+        actor=world.users["prescriber"],
+        patient=override_patient,
+        treatment="esketamine_trd",
+        reason="Lorazepam <at night> & only",
+    )
+    screen(world.users["nurse"], risky, phq9=PHQ9_ITEM9)
+    plan(world.users["prescriber"], override_patient)
+    plan(world.users["prescriber"], risky, "iv_ketamine_induction", session_time=time(13, 0))
+    board = selectors.day_board(world.clinic_a, date(2026, 3, 3))
+    assert board.count == 2
+    template = engines["django"].from_string(_OLD_BOARD_COLUMNS)
+    with timezone.override(scheduling.clinic_zone(world.clinic_a)):
+        for can_view_patient in (True, False):
+            old = template.render({"board": board, "can_view_patient": can_view_patient})
+            assert board_html(board, can_view_patient=can_view_patient) == old
+    html = client_for("front_desk").get("/courses/board/", {"day": "2026-03-03"}).content.decode()
+    assert "O&#x27;Neil &lt;script&gt;" in html and "Lorazepam &lt;at night&gt; &amp; only" in html
+    assert "(holds 3)" in html and "Free all day." in html
+
+
 def _board_queries(client) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/courses/board/", {"day": "2026-03-03"}).status_code == 200

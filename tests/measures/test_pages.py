@@ -417,3 +417,119 @@ def test_chart_score_series_reads_as_the_orm_does(world, enrolled, clock):
     assert grouped["phq9"] == expected and len(expected) == 7
     assert all(p.completed_at.utcoffset() == timedelta(0) for p in grouped["phq9"])
     assert grouped["phq9"][-1].suicidal_ideation and not grouped["phq9"][0].suicidal_ideation
+
+
+def _rows_from_models(alerts, now) -> str:
+    """The inbox rows as the page wrote them from model instances (before the rows were read
+    as tuples): the reference the tuple rows are held to."""
+    from html import escape
+
+    from django.utils import timezone
+    from django.utils.timesince import timesince
+
+    tz = timezone.get_current_timezone()
+    lines = []
+    for a in alerts:
+        escalated = ""
+        if a.escalation_count:
+            times = f" ×{a.escalation_count}" if a.escalation_count > 1 else ""
+            escalated = f'<br><small class="kc-danger">escalated{times}</small>'
+        patient = a.patient
+        if a.acknowledged_at:
+            outcome = escape(
+                f"{a.get_action_display()} by {a.acknowledged_by} after "
+                f"{timesince(a.created_at, a.acknowledged_at)}"
+            )
+            button = f'role="button" class="secondary outline" data-testid="open-alert-{a.pk}">View'
+        else:
+            outcome = f"<strong>{escape(timesince(a.created_at, now))}</strong>"
+            button = f'role="button" class="" data-testid="open-alert-{a.pk}">Acknowledge'
+        lines.append(
+            f'<tr class="kc-alert-row-{escape(a.priority)}">'
+            f"<td>{escape(a.get_priority_display())}{escalated}</td>"
+            f'<td><a href="{reverse("patients:chart", args=[a.patient_id])}#panel-measures">'
+            f"{escape(patient.last_name)}, {escape(patient.first_name)}</a><br>"
+            f'<small class="muted">{escape(patient.mrn)} · {escape(a.clinic.name)}</small></td>'
+            f"<td>{escape(a.summary)}</td>"
+            f"<td>{escape(str(a.assigned_to) if a.assigned_to else 'everyone on duty')}</td>"
+            f"<td>{a.created_at.astimezone(tz):%Y-%m-%d %H:%M}</td>"
+            f"<td>{outcome}</td>"
+            f'<td><a href="{reverse("measures:alert_detail", args=[a.pk])}" {button}</a></td>'
+            "</tr>"
+        )
+    return "\n".join(lines)
+
+
+def _tbody(html: str) -> str:
+    body = html[html.index("<tbody>") + len("<tbody>") : html.index("</tbody>")]
+    return "\n".join(line.strip() for line in body.strip().splitlines() if line.strip())
+
+
+def test_alert_inbox_rows_read_as_tuples_match_the_model_rows(world, enrolled, clock, client_for):
+    """The inbox reads its rows (and, on the first page of waiting alerts, through SQL compiled
+    once per number of clinics) as tuples: the same rows as from the alerts' model instances,
+    escaped, for waiting, acknowledged, escalated and assigned alerts, on every filter."""
+    from ketaclinic.measures import selectors
+
+    make_alerts(world, 30)
+    nurse, prescriber = world.users["nurse"], world.users["prescriber"]
+    prescriber.display_name = 'Dr <b>"Quote"</b> & Co'
+    prescriber.save()
+    alerts = list(SafetyAlert.objects.order_by("pk"))
+    alerts[0].summary = "<script>alert(1)</script> & more"
+    alerts[0].escalation_count = 2
+    alerts[0].assigned_to = prescriber
+    alerts[0].save()
+    alerts[1].escalation_count = 1
+    alerts[1].save()
+    for alert in alerts[2:6]:
+        services.alert_acknowledge(actor=prescriber, alert=alert, action="called_patient")
+    client = client_for("nurse")
+    for params in ({}, {"status": "all"}, {"status": "acknowledged"}, {"page": "2"}):
+        response = client.get(reverse("measures:alert_inbox"), params)
+        assert response.status_code == 200
+        query = selectors.AlertFilter(status=params.get("status", "open"))
+        number = int(params.get("page", 1))
+        models = list(selectors.alert_inbox(nurse, query)[(number - 1) * 25 : number * 25])
+        assert models, params
+        expected = _rows_from_models(models, services.clock.now())
+        assert _tbody(response.content.decode()) == _tbody(f"<tbody>{expected}</tbody>")
+    page = client.get(reverse("measures:alert_inbox")).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+    assert "escalated ×2" in page and "Dr &lt;b&gt;&quot;Quote&quot;&lt;/b&gt; &amp; Co" in page
+
+
+def test_alert_inbox_boosters_written_as_the_template_wrote_them(world, client_for):
+    """The open booster recommendations are listed in Python: the same items as the template
+    loop, escaped, with and without a prescriber."""
+    from django.template import engines
+
+    from ketaclinic.measures import selectors
+
+    world.patient_a.last_name = "O'Brien <b>"
+    world.patient_a.save()
+    prescriber = world.users["prescriber"]
+    for patient, by, days in (
+        (world.patient_a, prescriber, 3),
+        (world.patient_a2, None, 1),
+        (world.patient_a, None, 2),
+    ):
+        BoosterRecommendation.objects.create(
+            clinic=patient.clinic, patient=patient, instrument="phq9", baseline_total=20,
+            latest_total=14, prescriber=by,
+            relapse_on=services.clock.now().date() - timedelta(days=days),
+            created_at=services.clock.now() - timedelta(days=days),
+        )  # fmt: skip
+    old = engines["django"].from_string(
+        "<ul>{% for b in boosters %}<li><a href=\"{% url 'patients:chart' b.patient_id %}"
+        '#panel-measures">{{ b.patient.last_name }}, {{ b.patient.first_name }}</a> — '
+        '{{ b.instrument_title }} relapse {{ b.relapse_on|date:"Y-m-d" }} (baseline '
+        "{{ b.baseline_total }}, now {{ b.latest_total }}){% if b.prescriber %} · for "
+        "{{ b.prescriber }}{% endif %}</li>{% endfor %}</ul>"
+    )
+    expected = old.render(
+        {"boosters": list(selectors.booster_recommendations(world.users["nurse"])[:10])}
+    )
+    page = client_for("nurse").get(reverse("measures:alert_inbox")).content.decode()
+    assert expected in page and "O&#x27;Brien &lt;b&gt;" in expected
+    assert expected.count("<li>") == 3

@@ -178,3 +178,14 @@ def test_rows_escape_names_and_show_sessions_without_a_chair(world, client_for):
     assert "<em>No chair</em>" in row
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in row and "<script>" not in html
     assert "Recliner &lt;b&gt;&quot;1&quot;&lt;/b&gt;" in html and "<b>" not in html
+
+
+def test_board_reads_clinic_chairs_and_sessions_in_one_round_trip_on_postgresql(world):
+    """The board's three reads are compiled once and sent together on PostgreSQL (one
+    statement holding all three); elsewhere they run one after another."""
+    seated(world, chair(world.clinic_a, "Recliner 1"))
+    with CaptureQueriesContext(connection) as queries:
+        board = selectors.room_board(world.users["nurse"], world.clinic_a.pk, clock.now())
+    assert board.clinic == world.clinic_a and board.active_count == 1
+    assert [row.chair.name for row in board.chairs] == ["Recliner 1"]
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)

@@ -226,3 +226,112 @@ def test_print_page_is_for_esketamine_sessions_of_the_users_clinic(lg, client_fo
         == 404
     )
     assert client_for("patient").get(f"/sessions/{spravato.pk}/rems/print/").status_code == 403
+
+
+_OLD_SECTIONS = """{% for section in sections %}
+<section data-testid="rems-section">
+  <h2>Section {{ section.number }}: {{ section.title }}</h2>
+  <table><tbody>
+  {% for row in section.rows %}
+    <tr class="{% if row.missing %}missing{% endif %}" data-field="{{ row.key }}">
+      <th scope="row">{{ row.label }}</th>
+      <td>{% if row.missing %}<strong class="flag">MISSING</strong>{% elif row.is_bool %}<span class="box">{% if row.value %}☒{% else %}☐{% endif %} Yes</span> <span class="box">{% if not row.value %}☒{% else %}☐{% endif %} No</span>{% elif row.is_list %}{% for e in row.value %}{{ e }}{% if not forloop.last %}; {% endif %}{% empty %}None{% endfor %}{% elif row.value is None %}<span class="muted">not recorded</span>{% elif row.key == "first_device_at" or row.key == "monitoring_ended_at" or row.key == "ready_to_leave_at" %}{{ row.value|date:"Y-m-d H:i" }}{% elif row.key == "date" or row.key == "patient_date_of_birth" %}{{ row.value|date:"Y-m-d" }}{% elif row.key == "concomitant_medications" %}{{ row.value|default:"No changes reported" }}{% else %}{{ row.value }}{% endif %}</td>
+    </tr>
+  {% endfor %}
+  </tbody></table>
+</section>
+{% endfor %}"""  # noqa: E501
+
+
+def _old_print_html(response, session_id):
+    """The printable form as the page wrote it before its reads were merged and its sections
+    written in Python: the session from get_session(), the form from rems_form(), the sections
+    from the template loop, the same page template."""
+    from zoneinfo import ZoneInfo
+
+    from django.template import engines
+    from django.template.loader import render_to_string
+    from django.utils import timezone
+    from django.utils.safestring import mark_safe
+
+    from ketaclinic.core import clock
+    from ketaclinic.treatment_sessions import selectors
+    from ketaclinic.treatment_sessions.rems import REQUIRED, rems_form
+    from ketaclinic.treatment_sessions.views_board import _print_sections
+
+    request = response.wsgi_request
+    session = selectors.get_session(request.user, session_id)
+    form = rems_form(session)
+    missing = (
+        [f"REMS form: {label} is missing." for key, label in REQUIRED.items() if form[key] is None]
+        if form["first_device_at"] is not None
+        else []
+    )
+    with timezone.override(ZoneInfo(session.clinic.timezone)):
+        # The sections as the template loop wrote them before they were written in Python.
+        sections = (
+            engines["django"].from_string(_OLD_SECTIONS).render({"sections": _print_sections(form)})
+        )
+        return render_to_string(
+            "treatment_sessions/rems_print.html",
+            {
+                "session": session,
+                "clinic": session.clinic,
+                "form": form,
+                "sections_html": mark_safe(sections),  # noqa: S308
+                "missing": missing,
+                "submission": getattr(session, "rems_submission", None),
+                "printed_by": request.user,
+                "printed_at": clock.now(),
+            },  # fmt: skip
+            request=request,
+        )
+
+
+def test_print_page_reads_the_same_form_in_fewer_queries(lg, frozen_now, client_for, spravato_lot):
+    """The print page reads the form's single values with the session (subqueries) and the
+    vital signs and adverse events together: the same form, the same page byte for byte, as
+    rems_form() over the session's tables one by one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.treatment_sessions import selectors
+    from ketaclinic.treatment_sessions.rems import rems_form
+
+    nurse_user = lg.world.users["nurse"]
+    complete = esketamine_session(lg, frozen_now, lg.patient, lot=spravato_lot)
+    services.session_record_adverse_event(
+        actor=nurse_user, session=complete,
+        data={"code": "nausea", "severity": "mild", "outcome": "resolved"},
+    )  # fmt: skip
+    services.session_record_adverse_event(
+        actor=nurse_user, session=complete,
+        data={"code": "other", "other_text": "Dizzy <b>&</b>", "severity": "mild",
+              "outcome": "resolved"},
+    )  # fmt: skip
+    services.rems_submission_record(
+        actor=nurse_user, session=complete, submitted_on=date(2026, 3, 2), method="fax",
+        confirmation="FAX-<1>",
+    )  # fmt: skip
+    no_bp_40 = esketamine_session(lg, frozen_now, lg.patient2, lot=spravato_lot, bp_at_40=False)
+    not_started = services.session_create(
+        actor=nurse_user, patient=lg.patient2, treatment="esketamine_trd"
+    )
+    client = client_for("nurse")
+    for session in (complete, no_bp_40, not_started):
+        _, form = selectors.rems_print_form(nurse_user, session.pk)
+        assert form == rems_form(session)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"/sessions/{session.pk}/rems/print/")
+        assert response.status_code == 200
+        assert response.content.decode() == _old_print_html(response, session.pk)
+        # The session with the form's values, then vitals and events (one round trip on
+        # PostgreSQL): at most three reads of the session's tables (there were nine).
+        reads = [
+            q["sql"][:80]
+            for q in queries.captured_queries
+            if q["sql"].startswith("SELECT") and "treatment_sessions_" in q["sql"]
+        ]
+        assert len(reads) <= 3, reads
+    html = client.get(f"/sessions/{complete.pk}/rems/print/").content.decode()
+    assert "Nausea; Dizzy &lt;b&gt;&amp;&lt;/b&gt;" in html and "FAX-&lt;1&gt;" in html
