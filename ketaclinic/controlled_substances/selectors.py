@@ -6,16 +6,19 @@ select_related so list pages run a fixed number of queries whatever the number o
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count as RowCount
 from django.db.models import Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
 
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit.chain import ChainEntry, verify_chain
@@ -30,6 +33,7 @@ from ketaclinic.controlled_substances.models import (
     Balance,
     Count,
     Investigation,
+    LedgerDayTotal,
     LedgerEntry,
     LedgerHead,
     Lot,
@@ -304,25 +308,111 @@ def _range_values(clinic: Clinic, f: EntryFilter, reversal_ids: list[int]) -> di
 
 
 def kind_totals(clinic: Clinic, kind: str, f: EntryFilter, reversal_ids: list[int]) -> Totals:
-    """totals(entries_of_kind(clinic, kind, f, reversal_ids)), compiled for date ranges."""
-    values = _range_values(clinic, f, reversal_ids)
-    if values is None:
+    """totals(entries_of_kind(clinic, kind, f, reversal_ids)); for a filter of dates only, read
+    from the day totals (see `_day_totals_sql`)."""
+    if replace(f, date_from=None, date_to=None) != EntryFilter():
         return totals(entries_of_kind(clinic, kind, f, reversal_ids))
-    query = _compiled_kind_query(
-        ("totals", *values),
-        values,
-        lambda **p: (
-            _kind_in_range(**p)
-            .order_by()
-            .values("clinic_id")  # one group: the clinic's
-            .annotate(rows=RowCount("*"), total=Sum("quantity_mg"))
-            .values("rows", "total")
-        ),
+    tz = ZoneInfo(clinic.timezone)
+    start = _day_start(f.date_from, tz) if f.date_from else None
+    end = _day_start(f.date_to + timedelta(days=1), tz) if f.date_to else None
+    sql, params = _day_totals_sql(clinic.pk, kind, reversal_ids, start, end)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        parts = cursor.fetchall()
+    return Totals(sum(int(n or 0) for n, _ in parts), sum((_decimal(mg) for _, mg in parts), ZERO))
+
+
+_LEDGER = LedgerEntry._meta.db_table
+_DAY_TOTALS = LedgerDayTotal._meta.db_table
+_MG = Decimal("0.001")
+_FLOAT_CONTEXT = decimal.Context(prec=15)  # as Django reads SQLite's decimal sums
+
+
+def _decimal(value: Any) -> Decimal:
+    """A SUM as the database returns it (Decimal on PostgreSQL, int or float on SQLite)."""
+    if value is None:
+        return ZERO
+    if isinstance(value, float):
+        return _FLOAT_CONTEXT.create_decimal_from_float(value).quantize(_MG)
+    return Decimal(value)
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _day_totals_sql(
+    clinic_id: int,
+    kind: str,
+    reversal_ids: list[int],
+    start: datetime | None,
+    end: datetime | None,
+) -> tuple[str, list[Any]]:
+    """One statement giving (count, mg) parts that add up to the report's count and total.
+
+    The whole UTC days inside [start, end) come from LedgerDayTotal (at most one row per day
+    and kind); the partial days at the ends, if any, from the ledger's (clinic, kind,
+    occurred_at) index, matched exactly as entries_of_kind() matches (the kind, or one of the
+    reversal ids). With no bound on a side, every day on that side comes from the totals.
+    """
+    ops = connection.ops
+    first_day = last_day = None  # the whole UTC days: first_day <= day < last_day
+    if start is not None:
+        s = start.astimezone(UTC)
+        first_day = s.date() if s.time() == time.min else s.date() + timedelta(days=1)
+    if end is not None:
+        last_day = end.astimezone(UTC).date()
+    edges: list[tuple[datetime, datetime]] = []
+    if first_day is not None and last_day is not None and first_day >= last_day:
+        edges.append((start, end))  # type: ignore[arg-type]
+        first_day = last_day = None
+        whole_days = False
+    else:
+        whole_days = True
+        if start is not None and first_day is not None and start < _utc_midnight(first_day):
+            edges.append((start, _utc_midnight(first_day)))
+        if end is not None and last_day is not None and _utc_midnight(last_day) < end:
+            edges.append((_utc_midnight(last_day), end))
+    parts: list[str] = []
+    params: list[Any] = []
+    if whole_days:
+        sql = (
+            f"SELECT SUM(entries), SUM(quantity_mg) FROM {_DAY_TOTALS} "  # noqa: S608 (model's table)
+            "WHERE clinic_id = %s AND ((kind = %s AND reversed_kind = '') "
+            "OR (kind = %s AND reversed_kind = %s))"
+        )
+        params += [clinic_id, kind, EntryKind.REVERSAL, kind]
+        if first_day is not None:
+            sql += " AND day >= %s"
+            params.append(ops.adapt_datefield_value(first_day))
+        if last_day is not None:
+            sql += " AND day < %s"
+            params.append(ops.adapt_datefield_value(last_day))
+        parts.append(sql)
+    match = "kind = %s"
+    if reversal_ids:
+        match = f"(kind = %s OR id IN ({', '.join(['%s'] * len(reversal_ids))}))"
+    for low, high in edges:
+        parts.append(
+            f"SELECT COUNT(*), SUM(quantity_mg) FROM {_LEDGER} "  # noqa: S608 (model's table)
+            f"WHERE clinic_id = %s AND {match} AND occurred_at >= %s AND occurred_at < %s"
+        )
+        params += [clinic_id, kind, *reversal_ids]
+        params += [ops.adapt_datetimefield_value(low), ops.adapt_datetimefield_value(high)]
+    return " UNION ALL ".join(parts), params
+
+
+def day_totals_from_ledger() -> dict[tuple[int, str, str, date], tuple[int, Decimal]]:
+    """What every LedgerDayTotal row should hold, worked out from the entries themselves."""
+    rows = (
+        LedgerEntry.objects.order_by()
+        .values("clinic_id", "kind", "reverses__kind", day=TruncDate("occurred_at", tzinfo=UTC))
+        .annotate(n=RowCount("*"), mg=Sum("quantity_mg"))
     )
-    found = query.rows(kind=kind, **values)
-    if not found:
-        return Totals(0, ZERO)
-    return Totals(found[0]["rows"], found[0]["total"] or ZERO)
+    return {
+        (r["clinic_id"], r["kind"], r["reverses__kind"] or "", r["day"]): (r["n"], r["mg"])
+        for r in rows
+    }
 
 
 def kind_first_rows(
@@ -564,7 +654,8 @@ def _ordered_entries() -> Iterator[LedgerEntry]:
 
 
 def verify_ledger() -> LedgerVerdict:
-    """Walk the chain, then the running balances, the balance cache and the counts' hashes.
+    """Walk the chain, then the running balances, the balance cache, the day totals and the
+    counts' hashes.
 
     The first broken entry is named: a missing row shows as a gap in the sequence, an edited row
     as a hash mismatch, a moved row as a sequence or link mismatch, deleted newest rows against
@@ -609,6 +700,21 @@ def verify_ledger() -> LedgerVerdict:
             result.problems.append(
                 f"balance of location {key[0]} lot {key[1]}: cached {cached.get(key, ZERO)} mg, "
                 f"ledger {running.get(key, ZERO)} mg"
+            )
+    kept = {
+        (t.clinic_id, t.kind, t.reversed_kind, t.day): (t.entries, t.quantity_mg)
+        for t in LedgerDayTotal.objects.all()
+    }
+    expected = day_totals_from_ledger()
+    empty = (0, ZERO)
+    for day in sorted(set(kept) | set(expected)):
+        if kept.get(day, empty) != expected.get(day, empty):
+            clinic_id, kind, reversed_kind, on = day
+            what = f"{kind} of {reversed_kind}" if reversed_kind else kind
+            (n, mg), (ledger_n, ledger_mg) = kept.get(day, empty), expected.get(day, empty)
+            result.problems.append(
+                f"day total of clinic {clinic_id} {what} on {on}: kept {n} entries, {mg} mg; "
+                f"ledger {ledger_n} entries, {ledger_mg} mg"
             )
     for count in Count.objects.prefetch_related("lines").order_by("pk"):
         if ledger.count_hash(count, list(count.lines.all())) != count.content_hash:
