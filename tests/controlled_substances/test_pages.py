@@ -501,3 +501,56 @@ def test_list_pages_do_not_grow_queries_with_rows(stocked: Ledger, client_for, p
             second_counter=attest(lg.user("prescriber")),
         )
     assert queries(admin, path) == few
+
+
+# The balances table's loop as the template wrote it before the rows moved to Python.
+_BALANCE_ROWS_TEMPLATE = """{% for row in rows %}
+      <tr{% if row.expired %} class="expired"{% endif %}>
+        <td>{{ row.balance.location.name }}</td>
+        <td>{{ row.balance.lot.product.name }} <small class="muted">{{ row.balance.lot.product.finished_form }}</small></td>
+        <td>{{ row.balance.lot.product.ndc }}</td>
+        <td><a href="{% url 'controlled_substances:ledger' clinic.pk %}?lot_number={{ row.balance.lot.lot_number|urlencode }}&amp;location={{ row.balance.location_id }}">{{ row.balance.lot.lot_number }}</a></td>
+        <td>{{ row.balance.lot.expires_on|date:"Y-m-d" }}{% if row.expired %} <strong>expired</strong>{% endif %}</td>
+        <td class="num">{{ row.balance.quantity_mg }}</td>
+        <td class="num">{{ row.on_hand_ml|default_if_none:"" }}</td>
+        <td>{{ row.full_containers }} full{% if row.partial_mg %} + {{ row.partial_mg.normalize }} mg open{% endif %}</td>
+        {% if can.stock %}<td><a href="{% url 'controlled_substances:count_new' clinic.pk row.balance.location_id %}">Count</a></td>{% endif %}
+      </tr>
+      {% endfor %}"""  # noqa: E501
+
+
+def test_balance_rows_are_written_as_the_template_wrote_them(
+    lg: Ledger, client_for: Callable[..., Client], time_machine: Any
+) -> None:
+    from datetime import date
+
+    from django.template import Context, Template
+
+    from ketaclinic.controlled_substances import selectors, views
+
+    time_machine.move_to("2026-02-20 12:00:00+00:00")
+    lg.safe.name = 'Safe <b>"A"</b> & co'
+    lg.safe.save()
+    lg.receive(containers=2, lot_number="K&1 <x>/2")
+    lg.receive(containers=1, lot_number="OLD", expires_on=date(2026, 3, 1))  # expired by then
+    time_machine.move_to("2026-03-02 12:00:00+00:00")
+    lg.receive(lg.device, containers=3, lot_number="S 1", location=lg.cart)
+    services.administration_record(
+        actor=lg.user("nurse"),
+        clinic=lg.clinic,
+        location=lg.safe,
+        lot=Balance.objects.get(lot__lot_number="K&1 <X>/2").lot,
+        patient=lg.patient,
+        dose_mg=D("40.5"),
+        witness=None,
+    )  # an open vial: 959.5 mg = 1 full + 459.5 mg
+    rows = selectors.balances(lg.clinic)
+    assert len(rows) == 3 and any(r.expired for r in rows) and any(r.partial_mg for r in rows)
+    for can_stock in (True, False):
+        context = {"rows": rows, "clinic": lg.clinic, "can": {"stock": can_stock}}
+        old = Template(_BALANCE_ROWS_TEMPLATE).render(Context(context))
+        new = views.balance_rows_html(rows, lg.clinic.pk, can_count=can_stock)
+        assert new == old
+    page = client_for("clinic_admin").get(url("balances", lg.clinic.pk)).content.decode()
+    assert "<tbody>\n      " + views.balance_rows_html(rows, lg.clinic.pk, can_count=True) in page
+    assert "Safe &lt;b&gt;&quot;A&quot;&lt;/b&gt; &amp; co" in page
