@@ -312,10 +312,39 @@ def kind_totals(clinic: Clinic, kind: str, f: EntryFilter, reversal_ids: list[in
     from the day totals (see `_day_totals_sql`)."""
     if replace(f, date_from=None, date_to=None) != EntryFilter():
         return totals(entries_of_kind(clinic, kind, f, reversal_ids))
+    # The kind's entries and the reversals of them: in the day totals by (kind, reversed kind),
+    # in the ledger as entries_of_kind() matches them.
+    totals_match = "((kind = %s AND reversed_kind = '') OR (kind = %s AND reversed_kind = %s))"
+    entries_match = "kind = %s"
+    if reversal_ids:
+        entries_match = f"(kind = %s OR id IN ({', '.join(['%s'] * len(reversal_ids))}))"
+    return _from_day_totals(
+        clinic,
+        f,
+        (totals_match, [kind, EntryKind.REVERSAL, kind]),
+        (entries_match, [kind, *reversal_ids]),
+    )
+
+
+def entry_count(clinic: Clinic, f: EntryFilter) -> int | None:
+    """entries(clinic, f).count() read from the day totals when the filter is dates and kind
+    only (the ledger page as usually opened); None for other filters."""
+    if replace(f, date_from=None, date_to=None, kind="") != EntryFilter():
+        return None
+    match: tuple[str, list[Any]] = ("kind = %s", [f.kind]) if f.kind else ("1 = 1", [])
+    return _from_day_totals(clinic, f, match, match).rows
+
+
+Match = tuple[str, list[Any]]  # an SQL condition and its parameters
+
+
+def _from_day_totals(
+    clinic: Clinic, f: EntryFilter, totals_match: Match, entries_match: Match
+) -> Totals:
     tz = ZoneInfo(clinic.timezone)
     start = _day_start(f.date_from, tz) if f.date_from else None
     end = _day_start(f.date_to + timedelta(days=1), tz) if f.date_to else None
-    sql, params = _day_totals_sql(clinic.pk, kind, reversal_ids, start, end)
+    sql, params = _day_totals_sql(clinic.pk, start, end, totals_match, entries_match)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         parts = cursor.fetchall()
@@ -343,17 +372,19 @@ def _utc_midnight(day: date) -> datetime:
 
 def _day_totals_sql(
     clinic_id: int,
-    kind: str,
-    reversal_ids: list[int],
     start: datetime | None,
     end: datetime | None,
+    totals_match: Match,
+    entries_match: Match,
 ) -> tuple[str, list[Any]]:
-    """One statement giving (count, mg) parts that add up to the report's count and total.
+    """One statement giving (count, mg) parts that add up to the count and total of the
+    clinic's entries in [start, end) that match.
 
-    The whole UTC days inside [start, end) come from LedgerDayTotal (at most one row per day
-    and kind); the partial days at the ends, if any, from the ledger's (clinic, kind,
-    occurred_at) index, matched exactly as entries_of_kind() matches (the kind, or one of the
-    reversal ids). With no bound on a side, every day on that side comes from the totals.
+    The whole UTC days inside the range come from LedgerDayTotal rows matching `totals_match`
+    (at most a few rows per day); the partial days at the ends, if any, from the ledger's
+    (clinic, kind, occurred_at) index, entries matching `entries_match`: two conditions that
+    must select the same entries. With no bound on a side, every day on that side comes from
+    the totals.
     """
     ops = connection.ops
     first_day = last_day = None  # the whole UTC days: first_day <= day < last_day
@@ -378,10 +409,9 @@ def _day_totals_sql(
     if whole_days:
         sql = (
             f"SELECT SUM(entries), SUM(quantity_mg) FROM {_DAY_TOTALS} "  # noqa: S608 (model's table)
-            "WHERE clinic_id = %s AND ((kind = %s AND reversed_kind = '') "
-            "OR (kind = %s AND reversed_kind = %s))"
+            f"WHERE clinic_id = %s AND {totals_match[0]}"
         )
-        params += [clinic_id, kind, EntryKind.REVERSAL, kind]
+        params += [clinic_id, *totals_match[1]]
         if first_day is not None:
             sql += " AND day >= %s"
             params.append(ops.adapt_datefield_value(first_day))
@@ -389,15 +419,13 @@ def _day_totals_sql(
             sql += " AND day < %s"
             params.append(ops.adapt_datefield_value(last_day))
         parts.append(sql)
-    match = "kind = %s"
-    if reversal_ids:
-        match = f"(kind = %s OR id IN ({', '.join(['%s'] * len(reversal_ids))}))"
     for low, high in edges:
         parts.append(
             f"SELECT COUNT(*), SUM(quantity_mg) FROM {_LEDGER} "  # noqa: S608 (model's table)
-            f"WHERE clinic_id = %s AND {match} AND occurred_at >= %s AND occurred_at < %s"
+            f"WHERE clinic_id = %s AND {entries_match[0]} AND occurred_at >= %s "
+            "AND occurred_at < %s"
         )
-        params += [clinic_id, kind, *reversal_ids]
+        params += [clinic_id, *entries_match[1]]
         params += [ops.adapt_datetimefield_value(low), ops.adapt_datetimefield_value(high)]
     return " UNION ALL ".join(parts), params
 

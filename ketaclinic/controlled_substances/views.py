@@ -307,7 +307,11 @@ def ledger(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
     valid = not form.is_bound or form.is_valid()
     f = form.entry_filter() if valid else selectors.EntryFilter()
     rows = selectors.entries(clinic, f).only(*LEDGER_PAGE_COLUMNS)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    count = selectors.entry_count(clinic, f)  # from the day totals where the filter allows
+    paginator = (
+        Paginator(rows, PAGE_SIZE) if count is None else _CountedPaginator(rows, PAGE_SIZE, count)
+    )
+    page = paginator.get_page(request.GET.get("page"))
     record_event(
         action=Action.LIST,
         user=request.user,

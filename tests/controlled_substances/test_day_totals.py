@@ -201,3 +201,25 @@ def test_concurrent_appends_keep_the_day_totals_exact(transactional_db: Any, lg:
     assert sum(n for n, _ in administered) == len(lots)
     assert sum(mg for _, mg in administered) == D("-12.345") * len(lots)
     assert selectors.verify_ledger().ok
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
+def test_the_ledger_pages_count_equals_the_ledger_for_kinds_and_dates(
+    month: Ledger,  # noqa: F811
+    time_machine: Any,
+    zone: str,
+) -> None:
+    _late_doses_and_a_transfer(month, time_machine)
+    clinic = month.clinic
+    clinic.timezone = zone
+    days: list[date | None] = [None, date(2026, 3, 2), date(2026, 3, 5), date(2026, 3, 6)]
+    for kind in ["", *EntryKind.values]:
+        for date_from in days:
+            for date_to in days:
+                f = selectors.EntryFilter(date_from=date_from, date_to=date_to, kind=kind)
+                assert selectors.entry_count(clinic, f) == selectors.entries(clinic, f).count()
+    assert (
+        selectors.entry_count(clinic, selectors.EntryFilter())
+        == LedgerEntry.objects.filter(clinic=clinic).count()
+    )
+    assert selectors.entry_count(clinic, selectors.EntryFilter(patient_id=month.patient.pk)) is None
