@@ -463,6 +463,44 @@ def kind_first_rows(
     return query.rows(kind=kind, **values)
 
 
+_NEWEST_ROWS: dict[tuple[Any, ...], CompiledValuesQuery] = {}
+
+
+def newest_entry_rows(
+    clinic: Clinic, f: EntryFilter, fields: tuple[str, ...], size: int
+) -> list[dict[str, Any]] | None:
+    """entries(clinic, f).values(*fields)[:size] compiled once, for the ledger page as usually
+    opened (no filter, or a kind only); None for other filters."""
+    if replace(f, kind="") != EntryFilter():
+        return None
+    key = (bool(f.kind), fields, size)
+    query = _NEWEST_ROWS.get(key)
+    if query is None:
+        if f.kind:
+            query = CompiledValuesQuery(
+                lambda clinic_id, kind: (
+                    LedgerEntry.objects.filter(clinic_id=clinic_id, kind=kind)
+                    .order_by("-seq")
+                    .values(*fields)[:size]
+                ),
+                clinic_id=PLACEHOLDER_ID,
+                kind=_PLACEHOLDER_KIND,
+            )
+        else:
+            query = CompiledValuesQuery(
+                lambda clinic_id: (
+                    LedgerEntry.objects.filter(clinic_id=clinic_id)
+                    .order_by("-seq")
+                    .values(*fields)[:size]
+                ),
+                clinic_id=PLACEHOLDER_ID,
+            )
+        query = _NEWEST_ROWS.setdefault(key, query)
+    if f.kind:
+        return query.rows(clinic_id=clinic.pk, kind=f.kind)
+    return query.rows(clinic_id=clinic.pk)
+
+
 def entry_seqs(ids: Iterable[int]) -> dict[int, int]:
     """Sequence numbers of these entries by id (the entries a page's rows link to)."""
     return dict(LedgerEntry.objects.filter(pk__in=list(ids)).values_list("pk", "seq"))

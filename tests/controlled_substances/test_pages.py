@@ -554,3 +554,74 @@ def test_balance_rows_are_written_as_the_template_wrote_them(
     page = client_for("clinic_admin").get(url("balances", lg.clinic.pk)).content.decode()
     assert "<tbody>\n      " + views.balance_rows_html(rows, lg.clinic.pk, can_count=True) in page
     assert "Safe &lt;b&gt;&quot;A&quot;&lt;/b&gt; &amp; co" in page
+
+
+def _ledger_rows_from_models(entries: Any, tz: Any, entry_url: str) -> str:
+    """The ledger page's rows as written from model instances before the page read plain rows."""
+    from html import escape
+
+    lines = []
+    for e in entries:
+        kind = e.get_kind_display()
+        if e.reverses_id and e.reverses:
+            kind += f" of #{e.reverses.seq}"
+        witnesses = "; ".join(n for n in (e.witness_name, e.second_witness_name) if n)
+        values = (
+            e.occurred_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            kind,
+            e.location.name,
+            f"{e.lot.product.name} {e.lot.lot_number}",
+        )
+        lines.append(
+            f'<tr><td><a href="{entry_url}{e.seq}/">{e.seq}</a></td>'
+            + "".join(f"<td>{escape(str(v))}</td>" for v in values)
+            + f'<td class="num">{e.quantity_mg}</td><td class="num">{e.balance_after_mg}</td>'
+            + "".join(f"<td>{escape(v)}</td>" for v in (e.actor_name, witnesses, e.patient_name))
+            + "</tr>"
+        )
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("query", ["", "?kind=administer", "?kind=reversal", "?lot_number=K%261"])
+def test_ledger_rows_are_what_the_entries_showed(
+    lg: Ledger, client_for: Callable[..., Client], query: str, monkeypatch: Any
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from ketaclinic.controlled_substances import selectors, views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 3)  # a first page (compiled) and later ones
+    lg.safe.name = "Safe <b>&</b>"
+    lg.safe.save()
+    lot = lg.receive(containers=4, lot_number="K&1")
+    for dose in ("40", "41.5", "42", "43"):
+        services.administration_record(
+            actor=lg.user("nurse"),
+            clinic=lg.clinic,
+            location=lg.safe,
+            lot=lot,
+            patient=lg.patient,
+            dose_mg=D(dose),
+            waste_mg=D("10"),
+            witness=attest(lg.user("prescriber")),
+        )
+    given = LedgerEntry.objects.filter(kind="administer").last()
+    services.entry_reverse(
+        actor=lg.user("clinic_admin"), entry=given, reason="x", witness=attest(lg.user("nurse"))
+    )
+    client = client_for("nurse")
+    base = url("ledger", lg.clinic.pk)
+    f = selectors.EntryFilter(
+        kind=query.partition("kind=")[2], lot_number="K&1" if "lot_number" in query else ""
+    )
+    entries = list(selectors.entries(lg.clinic, f))
+    entry_url = url("ledger", lg.clinic.pk)
+    tz = ZoneInfo(lg.clinic.timezone)
+    pages = [entries[i : i + 3] for i in range(0, len(entries), 3)]
+    assert pages and (len(pages) > 1 or "reversal" in query)
+    for number, expected in enumerate(pages, start=1):
+        sep = "&" if query else "?"
+        response = client.get(f"{base}{query}{sep}page={number}")
+        assert response.status_code == 200
+        assert _ledger_rows_from_models(expected, tz, entry_url) in response.content.decode()
+    assert "Safe &lt;b&gt;&amp;&lt;/b&gt;" in response.content.decode()
