@@ -45,6 +45,7 @@ from ketaclinic.core import clock
 from ketaclinic.core.compiled_query import (
     PLACEHOLDER_DATETIME,
     PLACEHOLDER_ID,
+    CompiledModelQuery,
     CompiledValuesQuery,
 )
 
@@ -73,18 +74,35 @@ class BalanceRow:
         return None
 
 
+_BALANCE_ORDER = ("location__name", "lot__product__name", "lot__expires_on", "lot_id")
+_BALANCES_ON_HAND = CompiledModelQuery(
+    lambda clinic_id: (
+        Balance.objects.filter(clinic_id=clinic_id, quantity_mg__gt=0)
+        .select_related("location", "lot__product")
+        .order_by(*_BALANCE_ORDER)
+    ),
+    clinic_id=PLACEHOLDER_ID,
+)
+
+
 def balances(
     clinic: Clinic, *, location_id: int | None = None, include_empty: bool = False
 ) -> list[BalanceRow]:
-    """On hand per location and lot (2 queries whatever the stock)."""
-    qs = Balance.objects.filter(clinic=clinic).select_related("location", "lot__product")
-    if location_id:
-        qs = qs.filter(location_id=location_id)
-    if not include_empty:
-        qs = qs.filter(quantity_mg__gt=0)
+    """On hand per location and lot (one query whatever the stock; compiled once for the
+    balances page's shape: every location, nothing empty)."""
+    found: Iterable[Balance]
+    if location_id is None and not include_empty:
+        found = _BALANCES_ON_HAND.objects(clinic_id=clinic.pk)
+    else:
+        qs = Balance.objects.filter(clinic=clinic).select_related("location", "lot__product")
+        if location_id:
+            qs = qs.filter(location_id=location_id)
+        if not include_empty:
+            qs = qs.filter(quantity_mg__gt=0)
+        found = qs.order_by(*_BALANCE_ORDER)
     today = clock.today_in(clinic.timezone)
     rows = []
-    for balance in qs.order_by("location__name", "lot__product__name", "lot__expires_on", "lot_id"):
+    for balance in found:
         full, partial = whole_containers(balance.quantity_mg, balance.lot.product.mg_per_container)
         rows.append(BalanceRow(balance, full, partial, balance.lot.expires_on < today))
     return rows
@@ -610,14 +628,20 @@ def _add_months(day: date, months: int) -> date:
     raise ValueError(day)  # pragma: no cover
 
 
+_LAST_INVENTORY = CompiledValuesQuery(
+    lambda clinic_id: (
+        Count.objects.filter(clinic_id=clinic_id, purpose__in=INVENTORY_PURPOSES)
+        .order_by("-counted_at")
+        .values("counted_at")[:1]
+    ),
+    clinic_id=PLACEHOLDER_ID,
+)
+
+
 def inventory_due(clinic: Clinic) -> InventoryDue:
     """The next DEA inventory: within the configured months (24: biennial) of the last one."""
-    last = (
-        Count.objects.filter(clinic=clinic, purpose__in=INVENTORY_PURPOSES)
-        .order_by("-counted_at")
-        .values_list("counted_at", flat=True)
-        .first()
-    )
+    found = _LAST_INVENTORY.tuples(clinic_id=clinic.pk)
+    last = found[0][0] if found else None
     today = clock.today_in(clinic.timezone)
     if last is None:
         return InventoryDue(None, None, True)
@@ -655,14 +679,10 @@ class Deadline:
     days_left: int
 
 
-def deadlines(clinic_ids: list[int], *, within_days: int = 7) -> list[Deadline]:
-    """Open DEA deadlines of these clinics that are overdue or due within `within_days` (R22).
-
-    "Today" is each clinic's own date: a deadline is overdue the day after its due date.
-    """
-    open_ = (
+def _open_deadlines(clinics: Q) -> QuerySet[Investigation]:
+    return (
         Investigation.objects.filter(
-            clinic_id__in=clinic_ids, status=InvestigationStatus.OPEN, kind__in=REPORTABLE_KINDS
+            clinics, status=InvestigationStatus.OPEN, kind__in=REPORTABLE_KINDS
         )
         .filter(
             Q(dea_notice_sent_at__isnull=True, dea_notice_due_on__isnull=False)
@@ -670,6 +690,23 @@ def deadlines(clinic_ids: list[int], *, within_days: int = 7) -> list[Deadline]:
         )
         .select_related("clinic")
     )
+
+
+_OPEN_DEADLINES = CompiledModelQuery(
+    lambda clinic_id: _open_deadlines(Q(clinic_id=clinic_id)), clinic_id=PLACEHOLDER_ID
+)
+
+
+def deadlines(clinic_ids: list[int], *, within_days: int = 7) -> list[Deadline]:
+    """Open DEA deadlines of these clinics that are overdue or due within `within_days` (R22).
+
+    "Today" is each clinic's own date: a deadline is overdue the day after its due date.
+    """
+    open_: Iterable[Investigation]
+    if len(clinic_ids) == 1:  # a clinic's own pages: compiled once
+        open_ = _OPEN_DEADLINES.objects(clinic_id=clinic_ids[0])
+    else:
+        open_ = _open_deadlines(Q(clinic_id__in=clinic_ids))
     rows = []
     for inv in open_:
         today = clock.today_in(inv.clinic.timezone)

@@ -625,3 +625,44 @@ def test_ledger_rows_are_what_the_entries_showed(
         assert response.status_code == 200
         assert _ledger_rows_from_models(expected, tz, entry_url) in response.content.decode()
     assert "Safe &lt;b&gt;&amp;&lt;/b&gt;" in response.content.decode()
+
+
+def test_the_balances_pages_compiled_reads_equal_the_querysets(stocked: Ledger) -> None:
+    from ketaclinic.controlled_substances import selectors
+
+    lg = stocked
+    devices = lg.receive(lg.device, containers=3, lot_number="S1", location=lg.cart)
+    compiled = selectors.balances(lg.clinic)  # every location, nothing empty: compiled
+    by_orm = [
+        row
+        for location in (lg.safe, lg.cart)
+        for row in selectors.balances(lg.clinic, location_id=location.pk)
+    ]
+    key = lambda rows: sorted(  # noqa: E731
+        (r.balance.pk, r.balance.location.name, r.balance.lot.product.name, r.full_containers)
+        for r in rows
+    )
+    assert len(compiled) == 2 and key(compiled) == key(by_orm)
+    assert [r.balance.pk for r in compiled] == list(
+        Balance.objects.filter(clinic=lg.clinic, quantity_mg__gt=0)
+        .order_by("location__name", "lot__product__name", "lot__expires_on", "lot_id")
+        .values_list("pk", flat=True)
+    )
+    own = selectors.deadlines([lg.clinic.pk])  # compiled
+    both = selectors.deadlines([lg.clinic.pk, lg.world.clinic_b.pk])  # through the ORM
+    assert own and [(d.investigation.pk, d.what, d.due_on) for d in own] == [
+        (d.investigation.pk, d.what, d.due_on) for d in both if d.clinic.pk == lg.clinic.pk
+    ]
+    assert own[0].clinic.name == lg.clinic.name
+    due = selectors.inventory_due(lg.clinic)
+    assert due.last_taken_on is None and due.overdue  # the shift count is not an inventory
+    services.count_record(
+        actor=lg.user("nurse"),
+        clinic=lg.clinic,
+        location=lg.cart,
+        purpose="initial",
+        business_time="opening",
+        lines=[services.CountLineInput(devices, 3)],
+        second_counter=attest(lg.user("prescriber")),
+    )
+    assert selectors.inventory_due(lg.clinic).last_taken_on is not None
