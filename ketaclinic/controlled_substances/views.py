@@ -58,9 +58,20 @@ WITNESS_PREFIXES = ("witness", "second_witness", "second_counter")
 GET_POST = require_http_methods(["GET", "POST"])
 
 
+# Every page here reads its clinic: compiled once (core.compiled_query).
+_CLINIC = CompiledModelQuery(lambda pk: Clinic.objects.filter(pk=pk), pk=PLACEHOLDER_ID)
+
+
 def _clinic(request: AuthenticatedRequest, permission: str, clinic_id: int) -> Clinic:
+    """access.require, then access.require_clinic (404 where the user lacks the permission)."""
     access.require(request.user, permission)
-    return access.require_clinic(request.user, permission, clinic_id)
+    if clinic_id not in access.clinic_ids_for(request.user, permission):
+        raise Http404
+    found = _CLINIC.objects(pk=clinic_id)
+    if not found:
+        raise Http404
+    clinic: Clinic = found[0]
+    return clinic
 
 
 def _can(request: AuthenticatedRequest, clinic: Clinic) -> dict[str, bool]:
