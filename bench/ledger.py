@@ -168,6 +168,7 @@ def _history(clinic: Any, target: int) -> tuple[int, float]:
                     )
                 )
         LedgerEntry.objects.bulk_create(rows, batch_size=BATCH)
+        ledger.add_to_day_totals(rows)  # as ledger.post does for each append
         for lot_id, quantity in running.items():
             Balance.objects.update_or_create(
                 location=cart,
@@ -187,7 +188,11 @@ def _history(clinic: Any, target: int) -> tuple[int, float]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        for table in ("controlled_substances_ledgerentry", "controlled_substances_balance"):
+        for table in (
+            "controlled_substances_ledgerentry",
+            "controlled_substances_balance",
+            "controlled_substances_ledgerdaytotal",
+        ):
             if connection.vendor == "postgresql":
                 cursor.execute(f"VACUUM (ANALYZE) {table}")
             else:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from ketaclinic.audit.chain import GENESIS_HASH, ChainEntry, canonical_json, chain_hash
 from ketaclinic.audit.choices import Action
@@ -32,6 +32,7 @@ from ketaclinic.controlled_substances.models import (
     Balance,
     Count,
     CountLine,
+    LedgerDayTotal,
     LedgerEntry,
     LedgerHead,
 )
@@ -275,11 +276,55 @@ def post(
                     detail=f"ledger #{draft.seq} {draft.kind} {fmt_mg(draft.quantity_mg)} mg",
                 )
         head.save(update_fields=["seq", "entry_hash"])
+        add_to_day_totals(drafts)
         for key, balance in balances.items():
             balance.quantity_mg = running[key]
             balance.last_seq = head.seq
             balance.save(update_fields=["quantity_mg", "last_seq"])
     return list(drafts)
+
+
+DayKey = tuple[int, str, str, date]  # (clinic id, kind, kind of the reversed entry, UTC day)
+_DAY_TOTALS = LedgerDayTotal._meta.db_table
+_UPSERT_ROWS = 500
+
+
+def day_key(entry: LedgerEntry, reversed_kind: str = "") -> DayKey:
+    """The LedgerDayTotal row an entry adds to."""
+    return (entry.clinic_id, entry.kind, reversed_kind, entry.occurred_at.astimezone(UTC).date())
+
+
+def add_to_day_totals(entries: Iterable[LedgerEntry]) -> None:
+    """Add just-appended entries to their LedgerDayTotal rows, creating the rows as needed.
+
+    Called inside the append transaction while the ledger head is locked (so appends add up
+    one after another); the upsert is a single statement per 500 rows either way, and adds to
+    a row another transaction created rather than failing on it.
+    """
+    groups: dict[DayKey, list[Any]] = {}
+    for entry in entries:
+        reversed_kind = entry.reverses.kind if entry.reverses_id else ""  # type: ignore[union-attr]
+        group = groups.setdefault(day_key(entry, reversed_kind), [0, Decimal("0")])
+        group[0] += 1
+        group[1] += entry.quantity_mg
+    ops = connection.ops
+    rows = [
+        (clinic_id, kind, reversed_kind, ops.adapt_datefield_value(day), n,
+         ops.adapt_decimalfield_value(total, 16, 3))
+        for (clinic_id, kind, reversed_kind, day), (n, total) in sorted(groups.items())
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _UPSERT_ROWS):
+            chunk = rows[start : start + _UPSERT_ROWS]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {_DAY_TOTALS} "  # noqa: S608 (table name from the model)
+                "(clinic_id, kind, reversed_kind, day, entries, quantity_mg) "
+                f"VALUES {values} ON CONFLICT (clinic_id, kind, reversed_kind, day) DO UPDATE "
+                f"SET entries = {_DAY_TOTALS}.entries + excluded.entries, "
+                f"quantity_mg = {_DAY_TOTALS}.quantity_mg + excluded.quantity_mg",
+                [value for row in chunk for value in row],
+            )
 
 
 def _audit_summary(entry: LedgerEntry) -> dict[str, Any]:

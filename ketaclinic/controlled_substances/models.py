@@ -10,7 +10,9 @@ ledger, count and count-line tables (migration 0002).
 
 `Balance` caches the on-hand amount per (location, lot). It is a projection of the ledger, kept in
 the same transaction as each entry under a row lock, and checked against the entries by
-`ketaclinic verify-ledger`.
+`ketaclinic verify-ledger`. `LedgerDayTotal` is another projection, kept the same way: the count
+and sum of the entries per clinic, UTC day and kind, so a report's count and total over years of
+entries read a few hundred small rows instead of every entry.
 """
 
 from __future__ import annotations
@@ -391,3 +393,32 @@ class Balance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location} · {self.lot}: {self.quantity_mg} mg"
+
+
+class LedgerDayTotal(models.Model):
+    """Count and signed sum of one clinic's entries of one kind on one UTC day (a projection).
+
+    `reversed_kind` is the kind of the entry a reversal cancels ("" for every other entry), so a
+    report of one kind can add the corrections of its entries. Days are UTC days of
+    `occurred_at`: a report's local-day range reads the whole UTC days inside it from here and
+    the partial days at its ends from the ledger, so the clinic's time zone (which may change)
+    is not part of the projection. Kept by `ledger.post` in the append transaction, under the
+    ledger head lock; checked against the entries by `ketaclinic verify-ledger`.
+    """
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=EntryKind.choices)
+    reversed_kind = models.CharField(max_length=20, blank=True)
+    day = models.DateField()
+    entries = models.PositiveIntegerField(default=0)
+    quantity_mg = models.DecimalField(default=Decimal("0"), max_digits=16, decimal_places=3)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "kind", "reversed_kind", "day"], name="one_total_per_day_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind}: {self.entries} entries, {self.quantity_mg} mg"

@@ -502,25 +502,47 @@ def describe_total(total: Any) -> str:
     return f"{fmt_mg(total)} mg"
 
 
-def ledger_rows(entries: Iterable[LedgerEntry], tz: ZoneInfo, entry_url: str) -> SafeString:
-    """The ledger page's table body (`entry_url` ends with "/", the seq follows)."""
+# What ledger_rows shows of each entry (the entries have many more columns than the page needs).
+LEDGER_PAGE_FIELDS = (
+    "seq",
+    "kind",
+    "occurred_at",
+    "quantity_mg",
+    "balance_after_mg",
+    "actor_name",
+    "witness_name",
+    "second_witness_name",
+    "patient_name",
+    "reverses_id",
+    "location__name",
+    "lot__lot_number",
+    "lot__product__name",
+)
+
+
+def ledger_rows(rows: Iterable[Row], tz: ZoneInfo, entry_url: str) -> SafeString:
+    """The ledger page's table body from LEDGER_PAGE_FIELDS rows passed through `complete`
+    (`entry_url` ends with "/", the seq follows)."""
     lines = []
-    for e in entries:
-        kind = e.get_kind_display()
-        if e.reverses_id and e.reverses:
-            kind += f" of #{e.reverses.seq}"
-        witnesses = "; ".join(n for n in (e.witness_name, e.second_witness_name) if n)
+    for r in rows:
+        kind = _display(_KIND_LABELS, r["kind"])
+        if r["reverses_id"] and r["reverses_seq"] is not None:
+            kind += f" of #{r['reverses_seq']}"
+        witnesses = "; ".join(n for n in (r["witness_name"], r["second_witness_name"]) if n)
         values = (
-            _local(e.occurred_at, tz),
+            _local(r["occurred_at"], tz),
             kind,
-            e.location.name,
-            f"{e.lot.product.name} {e.lot.lot_number}",
+            r["location__name"],
+            f"{r['lot__product__name']} {r['lot__lot_number']}",
         )
         lines.append(
-            f'<tr><td><a href="{entry_url}{e.seq}/">{e.seq}</a></td>'
+            f'<tr><td><a href="{entry_url}{r["seq"]}/">{r["seq"]}</a></td>'
             + "".join(f"<td>{escape(str(v))}</td>" for v in values)
-            + f'<td class="num">{e.quantity_mg}</td><td class="num">{e.balance_after_mg}</td>'
-            + "".join(f"<td>{escape(v)}</td>" for v in (e.actor_name, witnesses, e.patient_name))
+            + f'<td class="num">{r["quantity_mg"]}</td>'
+            + f'<td class="num">{r["balance_after_mg"]}</td>'
+            + "".join(
+                f"<td>{escape(v)}</td>" for v in (r["actor_name"], witnesses, r["patient_name"])
+            )
             + "</tr>"
         )
     return mark_safe("\n".join(lines))  # noqa: S308 (text values escaped; numbers are Decimals)

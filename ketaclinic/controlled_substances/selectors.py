@@ -6,16 +6,19 @@ select_related so list pages run a fixed number of queries whatever the number o
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count as RowCount
 from django.db.models import Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
 
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit.chain import ChainEntry, verify_chain
@@ -30,6 +33,7 @@ from ketaclinic.controlled_substances.models import (
     Balance,
     Count,
     Investigation,
+    LedgerDayTotal,
     LedgerEntry,
     LedgerHead,
     Lot,
@@ -41,6 +45,7 @@ from ketaclinic.core import clock
 from ketaclinic.core.compiled_query import (
     PLACEHOLDER_DATETIME,
     PLACEHOLDER_ID,
+    CompiledModelQuery,
     CompiledValuesQuery,
 )
 
@@ -69,18 +74,35 @@ class BalanceRow:
         return None
 
 
+_BALANCE_ORDER = ("location__name", "lot__product__name", "lot__expires_on", "lot_id")
+_BALANCES_ON_HAND = CompiledModelQuery(
+    lambda clinic_id: (
+        Balance.objects.filter(clinic_id=clinic_id, quantity_mg__gt=0)
+        .select_related("location", "lot__product")
+        .order_by(*_BALANCE_ORDER)
+    ),
+    clinic_id=PLACEHOLDER_ID,
+)
+
+
 def balances(
     clinic: Clinic, *, location_id: int | None = None, include_empty: bool = False
 ) -> list[BalanceRow]:
-    """On hand per location and lot (2 queries whatever the stock)."""
-    qs = Balance.objects.filter(clinic=clinic).select_related("location", "lot__product")
-    if location_id:
-        qs = qs.filter(location_id=location_id)
-    if not include_empty:
-        qs = qs.filter(quantity_mg__gt=0)
+    """On hand per location and lot (one query whatever the stock; compiled once for the
+    balances page's shape: every location, nothing empty)."""
+    found: Iterable[Balance]
+    if location_id is None and not include_empty:
+        found = _BALANCES_ON_HAND.objects(clinic_id=clinic.pk)
+    else:
+        qs = Balance.objects.filter(clinic=clinic).select_related("location", "lot__product")
+        if location_id:
+            qs = qs.filter(location_id=location_id)
+        if not include_empty:
+            qs = qs.filter(quantity_mg__gt=0)
+        found = qs.order_by(*_BALANCE_ORDER)
     today = clock.today_in(clinic.timezone)
     rows = []
-    for balance in qs.order_by("location__name", "lot__product__name", "lot__expires_on", "lot_id"):
+    for balance in found:
         full, partial = whole_containers(balance.quantity_mg, balance.lot.product.mg_per_container)
         rows.append(BalanceRow(balance, full, partial, balance.lot.expires_on < today))
     return rows
@@ -304,25 +326,139 @@ def _range_values(clinic: Clinic, f: EntryFilter, reversal_ids: list[int]) -> di
 
 
 def kind_totals(clinic: Clinic, kind: str, f: EntryFilter, reversal_ids: list[int]) -> Totals:
-    """totals(entries_of_kind(clinic, kind, f, reversal_ids)), compiled for date ranges."""
-    values = _range_values(clinic, f, reversal_ids)
-    if values is None:
+    """totals(entries_of_kind(clinic, kind, f, reversal_ids)); for a filter of dates only, read
+    from the day totals (see `_day_totals_sql`)."""
+    if replace(f, date_from=None, date_to=None) != EntryFilter():
         return totals(entries_of_kind(clinic, kind, f, reversal_ids))
-    query = _compiled_kind_query(
-        ("totals", *values),
-        values,
-        lambda **p: (
-            _kind_in_range(**p)
-            .order_by()
-            .values("clinic_id")  # one group: the clinic's
-            .annotate(rows=RowCount("*"), total=Sum("quantity_mg"))
-            .values("rows", "total")
-        ),
+    # The kind's entries and the reversals of them: in the day totals by (kind, reversed kind),
+    # in the ledger as entries_of_kind() matches them.
+    totals_match = "((kind = %s AND reversed_kind = '') OR (kind = %s AND reversed_kind = %s))"
+    entries_match = "kind = %s"
+    if reversal_ids:
+        entries_match = f"(kind = %s OR id IN ({', '.join(['%s'] * len(reversal_ids))}))"
+    return _from_day_totals(
+        clinic,
+        f,
+        (totals_match, [kind, EntryKind.REVERSAL, kind]),
+        (entries_match, [kind, *reversal_ids]),
     )
-    found = query.rows(kind=kind, **values)
-    if not found:
-        return Totals(0, ZERO)
-    return Totals(found[0]["rows"], found[0]["total"] or ZERO)
+
+
+def entry_count(clinic: Clinic, f: EntryFilter) -> int | None:
+    """entries(clinic, f).count() read from the day totals when the filter is dates and kind
+    only (the ledger page as usually opened); None for other filters."""
+    if replace(f, date_from=None, date_to=None, kind="") != EntryFilter():
+        return None
+    match: tuple[str, list[Any]] = ("kind = %s", [f.kind]) if f.kind else ("1 = 1", [])
+    return _from_day_totals(clinic, f, match, match).rows
+
+
+Match = tuple[str, list[Any]]  # an SQL condition and its parameters
+
+
+def _from_day_totals(
+    clinic: Clinic, f: EntryFilter, totals_match: Match, entries_match: Match
+) -> Totals:
+    tz = ZoneInfo(clinic.timezone)
+    start = _day_start(f.date_from, tz) if f.date_from else None
+    end = _day_start(f.date_to + timedelta(days=1), tz) if f.date_to else None
+    sql, params = _day_totals_sql(clinic.pk, start, end, totals_match, entries_match)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        parts = cursor.fetchall()
+    return Totals(sum(int(n or 0) for n, _ in parts), sum((_decimal(mg) for _, mg in parts), ZERO))
+
+
+_LEDGER = LedgerEntry._meta.db_table
+_DAY_TOTALS = LedgerDayTotal._meta.db_table
+_MG = Decimal("0.001")
+_FLOAT_CONTEXT = decimal.Context(prec=15)  # as Django reads SQLite's decimal sums
+
+
+def _decimal(value: Any) -> Decimal:
+    """A SUM as the database returns it (Decimal on PostgreSQL, int or float on SQLite)."""
+    if value is None:
+        return ZERO
+    if isinstance(value, float):
+        return _FLOAT_CONTEXT.create_decimal_from_float(value).quantize(_MG)
+    return Decimal(value)
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _day_totals_sql(
+    clinic_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    totals_match: Match,
+    entries_match: Match,
+) -> tuple[str, list[Any]]:
+    """One statement giving (count, mg) parts that add up to the count and total of the
+    clinic's entries in [start, end) that match.
+
+    The whole UTC days inside the range come from LedgerDayTotal rows matching `totals_match`
+    (at most a few rows per day); the partial days at the ends, if any, from the ledger's
+    (clinic, kind, occurred_at) index, entries matching `entries_match`: two conditions that
+    must select the same entries. With no bound on a side, every day on that side comes from
+    the totals.
+    """
+    ops = connection.ops
+    first_day = last_day = None  # the whole UTC days: first_day <= day < last_day
+    if start is not None:
+        s = start.astimezone(UTC)
+        first_day = s.date() if s.time() == time.min else s.date() + timedelta(days=1)
+    if end is not None:
+        last_day = end.astimezone(UTC).date()
+    edges: list[tuple[datetime, datetime]] = []
+    if first_day is not None and last_day is not None and first_day >= last_day:
+        edges.append((start, end))  # type: ignore[arg-type]
+        first_day = last_day = None
+        whole_days = False
+    else:
+        whole_days = True
+        if start is not None and first_day is not None and start < _utc_midnight(first_day):
+            edges.append((start, _utc_midnight(first_day)))
+        if end is not None and last_day is not None and _utc_midnight(last_day) < end:
+            edges.append((_utc_midnight(last_day), end))
+    parts: list[str] = []
+    params: list[Any] = []
+    if whole_days:
+        sql = (
+            f"SELECT SUM(entries), SUM(quantity_mg) FROM {_DAY_TOTALS} "  # noqa: S608 (model's table)
+            f"WHERE clinic_id = %s AND {totals_match[0]}"
+        )
+        params += [clinic_id, *totals_match[1]]
+        if first_day is not None:
+            sql += " AND day >= %s"
+            params.append(ops.adapt_datefield_value(first_day))
+        if last_day is not None:
+            sql += " AND day < %s"
+            params.append(ops.adapt_datefield_value(last_day))
+        parts.append(sql)
+    for low, high in edges:
+        parts.append(
+            f"SELECT COUNT(*), SUM(quantity_mg) FROM {_LEDGER} "  # noqa: S608 (model's table)
+            f"WHERE clinic_id = %s AND {entries_match[0]} AND occurred_at >= %s "
+            "AND occurred_at < %s"
+        )
+        params += [clinic_id, *entries_match[1]]
+        params += [ops.adapt_datetimefield_value(low), ops.adapt_datetimefield_value(high)]
+    return " UNION ALL ".join(parts), params
+
+
+def day_totals_from_ledger() -> dict[tuple[int, str, str, date], tuple[int, Decimal]]:
+    """What every LedgerDayTotal row should hold, worked out from the entries themselves."""
+    rows = (
+        LedgerEntry.objects.order_by()
+        .values("clinic_id", "kind", "reverses__kind", day=TruncDate("occurred_at", tzinfo=UTC))
+        .annotate(n=RowCount("*"), mg=Sum("quantity_mg"))
+    )
+    return {
+        (r["clinic_id"], r["kind"], r["reverses__kind"] or "", r["day"]): (r["n"], r["mg"])
+        for r in rows
+    }
 
 
 def kind_first_rows(
@@ -343,6 +479,44 @@ def kind_first_rows(
         lambda **p: _kind_in_range(**p).order_by("occurred_at", "seq").values(*fields)[:size],
     )
     return query.rows(kind=kind, **values)
+
+
+_NEWEST_ROWS: dict[tuple[Any, ...], CompiledValuesQuery] = {}
+
+
+def newest_entry_rows(
+    clinic: Clinic, f: EntryFilter, fields: tuple[str, ...], size: int
+) -> list[dict[str, Any]] | None:
+    """entries(clinic, f).values(*fields)[:size] compiled once, for the ledger page as usually
+    opened (no filter, or a kind only); None for other filters."""
+    if replace(f, kind="") != EntryFilter():
+        return None
+    key = (bool(f.kind), fields, size)
+    query = _NEWEST_ROWS.get(key)
+    if query is None:
+        if f.kind:
+            query = CompiledValuesQuery(
+                lambda clinic_id, kind: (
+                    LedgerEntry.objects.filter(clinic_id=clinic_id, kind=kind)
+                    .order_by("-seq")
+                    .values(*fields)[:size]
+                ),
+                clinic_id=PLACEHOLDER_ID,
+                kind=_PLACEHOLDER_KIND,
+            )
+        else:
+            query = CompiledValuesQuery(
+                lambda clinic_id: (
+                    LedgerEntry.objects.filter(clinic_id=clinic_id)
+                    .order_by("-seq")
+                    .values(*fields)[:size]
+                ),
+                clinic_id=PLACEHOLDER_ID,
+            )
+        query = _NEWEST_ROWS.setdefault(key, query)
+    if f.kind:
+        return query.rows(clinic_id=clinic.pk, kind=f.kind)
+    return query.rows(clinic_id=clinic.pk)
 
 
 def entry_seqs(ids: Iterable[int]) -> dict[int, int]:
@@ -454,14 +628,20 @@ def _add_months(day: date, months: int) -> date:
     raise ValueError(day)  # pragma: no cover
 
 
+_LAST_INVENTORY = CompiledValuesQuery(
+    lambda clinic_id: (
+        Count.objects.filter(clinic_id=clinic_id, purpose__in=INVENTORY_PURPOSES)
+        .order_by("-counted_at")
+        .values("counted_at")[:1]
+    ),
+    clinic_id=PLACEHOLDER_ID,
+)
+
+
 def inventory_due(clinic: Clinic) -> InventoryDue:
     """The next DEA inventory: within the configured months (24: biennial) of the last one."""
-    last = (
-        Count.objects.filter(clinic=clinic, purpose__in=INVENTORY_PURPOSES)
-        .order_by("-counted_at")
-        .values_list("counted_at", flat=True)
-        .first()
-    )
+    found = _LAST_INVENTORY.tuples(clinic_id=clinic.pk)
+    last = found[0][0] if found else None
     today = clock.today_in(clinic.timezone)
     if last is None:
         return InventoryDue(None, None, True)
@@ -499,14 +679,10 @@ class Deadline:
     days_left: int
 
 
-def deadlines(clinic_ids: list[int], *, within_days: int = 7) -> list[Deadline]:
-    """Open DEA deadlines of these clinics that are overdue or due within `within_days` (R22).
-
-    "Today" is each clinic's own date: a deadline is overdue the day after its due date.
-    """
-    open_ = (
+def _open_deadlines(clinics: Q) -> QuerySet[Investigation]:
+    return (
         Investigation.objects.filter(
-            clinic_id__in=clinic_ids, status=InvestigationStatus.OPEN, kind__in=REPORTABLE_KINDS
+            clinics, status=InvestigationStatus.OPEN, kind__in=REPORTABLE_KINDS
         )
         .filter(
             Q(dea_notice_sent_at__isnull=True, dea_notice_due_on__isnull=False)
@@ -514,6 +690,23 @@ def deadlines(clinic_ids: list[int], *, within_days: int = 7) -> list[Deadline]:
         )
         .select_related("clinic")
     )
+
+
+_OPEN_DEADLINES = CompiledModelQuery(
+    lambda clinic_id: _open_deadlines(Q(clinic_id=clinic_id)), clinic_id=PLACEHOLDER_ID
+)
+
+
+def deadlines(clinic_ids: list[int], *, within_days: int = 7) -> list[Deadline]:
+    """Open DEA deadlines of these clinics that are overdue or due within `within_days` (R22).
+
+    "Today" is each clinic's own date: a deadline is overdue the day after its due date.
+    """
+    open_: Iterable[Investigation]
+    if len(clinic_ids) == 1:  # a clinic's own pages: compiled once
+        open_ = _OPEN_DEADLINES.objects(clinic_id=clinic_ids[0])
+    else:
+        open_ = _open_deadlines(Q(clinic_id__in=clinic_ids))
     rows = []
     for inv in open_:
         today = clock.today_in(inv.clinic.timezone)
@@ -564,7 +757,8 @@ def _ordered_entries() -> Iterator[LedgerEntry]:
 
 
 def verify_ledger() -> LedgerVerdict:
-    """Walk the chain, then the running balances, the balance cache and the counts' hashes.
+    """Walk the chain, then the running balances, the balance cache, the day totals and the
+    counts' hashes.
 
     The first broken entry is named: a missing row shows as a gap in the sequence, an edited row
     as a hash mismatch, a moved row as a sequence or link mismatch, deleted newest rows against
@@ -609,6 +803,21 @@ def verify_ledger() -> LedgerVerdict:
             result.problems.append(
                 f"balance of location {key[0]} lot {key[1]}: cached {cached.get(key, ZERO)} mg, "
                 f"ledger {running.get(key, ZERO)} mg"
+            )
+    kept = {
+        (t.clinic_id, t.kind, t.reversed_kind, t.day): (t.entries, t.quantity_mg)
+        for t in LedgerDayTotal.objects.all()
+    }
+    expected = day_totals_from_ledger()
+    empty = (0, ZERO)
+    for day in sorted(set(kept) | set(expected)):
+        if kept.get(day, empty) != expected.get(day, empty):
+            clinic_id, kind, reversed_kind, on = day
+            what = f"{kind} of {reversed_kind}" if reversed_kind else kind
+            (n, mg), (ledger_n, ledger_mg) = kept.get(day, empty), expected.get(day, empty)
+            result.problems.append(
+                f"day total of clinic {clinic_id} {what} on {on}: kept {n} entries, {mg} mg; "
+                f"ledger {ledger_n} entries, {ledger_mg} mg"
             )
     for count in Count.objects.prefetch_related("lines").order_by("pk"):
         if ledger.count_hash(count, list(count.lines.all())) != count.content_hash:

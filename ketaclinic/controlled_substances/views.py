@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote as urlquote
 from zoneinfo import ZoneInfo
 
 from django import forms as django_forms
@@ -57,9 +58,20 @@ WITNESS_PREFIXES = ("witness", "second_witness", "second_counter")
 GET_POST = require_http_methods(["GET", "POST"])
 
 
+# Every page here reads its clinic: compiled once (core.compiled_query).
+_CLINIC = CompiledModelQuery(lambda pk: Clinic.objects.filter(pk=pk), pk=PLACEHOLDER_ID)
+
+
 def _clinic(request: AuthenticatedRequest, permission: str, clinic_id: int) -> Clinic:
+    """access.require, then access.require_clinic (404 where the user lacks the permission)."""
     access.require(request.user, permission)
-    return access.require_clinic(request.user, permission, clinic_id)
+    if clinic_id not in access.clinic_ids_for(request.user, permission):
+        raise Http404
+    found = _CLINIC.objects(pk=clinic_id)
+    if not found:
+        raise Http404
+    clinic: Clinic = found[0]
+    return clinic
 
 
 def _can(request: AuthenticatedRequest, clinic: Clinic) -> dict[str, bool]:
@@ -237,6 +249,7 @@ def balances(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
         "controlled_substances/balances.html",
         {
             "rows": rows,
+            "rows_html": balance_rows_html(rows, clinic.pk, can_count=can["stock"]),
             "totals": selectors.product_totals(rows),
             "locations": selectors.locations(clinic),
             "deadlines": selectors.deadlines([clinic.pk]) if can["manage"] or can["report"] else [],
@@ -244,6 +257,54 @@ def balances(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
         },
         section="balances",
     )
+
+
+_LOCATION_MARK = 918_273_646
+
+
+def balance_rows_html(
+    rows: Iterable[selectors.BalanceRow], clinic_id: int, *, can_count: bool
+) -> SafeString:
+    """The balances table's rows, as the template's loop wrote them (a dozen lookups and one or
+    two `{% url %}` per row, more than the page's queries cost). Text is escaped; numbers go
+    through `localize` as the template's variables do."""
+    e = conditional_escape
+    ledger_url = _nav_urls(clinic_id)["ledger"]
+    count_url = str(
+        reverse("controlled_substances:count_new", args=[clinic_id, _LOCATION_MARK])
+    ).replace(str(_LOCATION_MARK), "{}")
+    lines = []
+    for row in rows:
+        balance = row.balance
+        lot, product = balance.lot, balance.lot.product
+        containers = f"{localize(row.full_containers)} full"
+        if row.partial_mg:
+            containers += f" + {e(localize(row.partial_mg.normalize()))} mg open"
+        count = (
+            f'<td><a href="{e(count_url.format(balance.location_id))}">Count</a></td>'
+            if can_count
+            else ""
+        )
+        ml = row.on_hand_ml
+        expired = ' class="expired"' if row.expired else ""
+        lines.append(
+            f"\n      <tr{expired}>"
+            f"\n        <td>{e(balance.location.name)}</td>"
+            f'\n        <td>{e(product.name)} <small class="muted">{e(product.finished_form)}'
+            "</small></td>"
+            f"\n        <td>{e(product.ndc)}</td>"
+            f'\n        <td><a href="{e(ledger_url)}?lot_number={e(urlquote(lot.lot_number))}'
+            f'&amp;location={balance.location_id}">{e(lot.lot_number)}</a></td>'
+            f"\n        <td>{lot.expires_on.isoformat()}"
+            f"{' <strong>expired</strong>' if row.expired else ''}</td>"
+            f'\n        <td class="num">{e(localize(balance.quantity_mg))}</td>'
+            f'\n        <td class="num">{"" if ml is None else e(localize(ml))}</td>'
+            f"\n        <td>{containers}</td>"
+            f"\n        {count}"
+            "\n      </tr>\n      "
+        )
+    # Safe: every text went through conditional_escape(); the rest are numbers and dates.
+    return mark_safe("".join(lines))  # noqa: S308
 
 
 # --- ledger ---------------------------------------------------------------------------------
@@ -256,8 +317,18 @@ def ledger(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
     form = forms.LedgerFilterForm(request.GET or None, clinic=clinic)
     valid = not form.is_bound or form.is_valid()
     f = form.entry_filter() if valid else selectors.EntryFilter()
-    rows = selectors.entries(clinic, f).only(*LEDGER_PAGE_COLUMNS)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = selectors.entries(clinic, f).values(*reports.LEDGER_PAGE_FIELDS)
+    count = selectors.entry_count(clinic, f)  # from the day totals where the filter allows
+    paginator = (
+        Paginator(rows, PAGE_SIZE) if count is None else _CountedPaginator(rows, PAGE_SIZE, count)
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    shown = None
+    if page.number == 1:  # the page as usually opened: through SQL compiled once
+        shown = selectors.newest_entry_rows(clinic, f, reports.LEDGER_PAGE_FIELDS, PAGE_SIZE)
+    if shown is None:
+        shown = list(page.object_list)
+    page.object_list = shown
     record_event(
         action=Action.LIST,
         user=request.user,
@@ -277,7 +348,7 @@ def ledger(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
             "page": page,
             "query": params.urlencode(),
             "rows": reports.ledger_rows(
-                page.object_list,
+                reports.complete(shown),
                 ZoneInfo(clinic.timezone),
                 reverse("controlled_substances:ledger", args=[clinic.pk]),
             ),
@@ -285,26 +356,6 @@ def ledger(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
         status=200 if valid else 400,
         section="ledger",
     )
-
-
-# What reports.ledger_rows shows: the entries (hash, addresses, signatures) and the product
-# (units, strengths) have many more columns than the page needs.
-LEDGER_PAGE_COLUMNS = (
-    "seq",
-    "kind",
-    "occurred_at",
-    "quantity_mg",
-    "balance_after_mg",
-    "actor_name",
-    "witness_name",
-    "second_witness_name",
-    "patient_name",
-    "reverses",
-    "related_entry",
-    "location__name",
-    "lot__lot_number",
-    "lot__product__name",
-)
 
 
 class _Echo:
@@ -1097,7 +1148,7 @@ def report_index(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
 
 
 def _report_data(
-    request: AuthenticatedRequest, clinic_id: int, slug: str
+    request: AuthenticatedRequest, clinic_id: int, slug: str, *, lazy: bool = False
 ) -> tuple[Clinic, forms.ReportFilterForm, Any, Any, bool]:
     clinic = _clinic(request, "cs.report", clinic_id)
     if slug not in reports.REPORT_TITLES:
@@ -1113,14 +1164,33 @@ def _report_data(
         rows: Any = selectors.inventories(clinic, f)
     else:
         reversal_ids = selectors.reversals_of_kind(clinic.pk, report.kind)
-        rows = report.rows(clinic, f, reversal_ids)
+        rows = _LazyRows(report, clinic, f, reversal_ids)
+        if not lazy:
+            rows = rows.entries()
     return clinic, form, report, (rows, f, reversal_ids), valid
+
+
+class _LazyRows:
+    """A report's rows for the page's paginator, built only when a page is read from them: the
+    first page as usually opened comes through compiled SQL, and building the queryset and its
+    `.values()` (a dozen joins to set up) cost more than that page's query."""
+
+    def __init__(self, report: Any, clinic: Clinic, f: Any, reversal_ids: list[int]) -> None:
+        self.report, self.clinic, self.f, self.reversal_ids = report, clinic, f, reversal_ids
+
+    def entries(self) -> Any:
+        return self.report.rows(self.clinic, self.f, self.reversal_ids)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.report.values(self.entries())[key]
 
 
 @login_required
 @require_GET
 def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> HttpResponse:
-    clinic, form, spec, (rows, f, reversal_ids), valid = _report_data(request, clinic_id, report)
+    clinic, form, spec, (rows, f, reversal_ids), valid = _report_data(
+        request, clinic_id, report, lazy=True
+    )
     record_event(
         action=Action.LIST,
         user=request.user,
@@ -1132,8 +1202,8 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
     if spec is not None:
         # Count, total and first page through compiled SQL where the filter allows it.
         totals = selectors.kind_totals(clinic, spec.kind, f, reversal_ids)
-        context = _report_context(clinic, report, spec, rows, f, total_mg=totals.quantity_mg)
-        page = _CountedPaginator(spec.values(rows), REPORT_PAGE_SIZE, totals.rows).get_page(
+        context = _report_context(clinic, report, spec, None, f, total_mg=totals.quantity_mg)
+        page = _CountedPaginator(rows, REPORT_PAGE_SIZE, totals.rows).get_page(
             request.GET.get("page")
         )
         shown = None
