@@ -403,6 +403,40 @@ def patient_recent_entries(patient_id: int, clinic_id: int, limit: int) -> Query
     )
 
 
+# The columns the chart's ledger panel shows (controlled_substances.views.chart_panel_rows).
+CHART_ENTRY_FIELDS = (
+    "seq",
+    "occurred_at",
+    "kind",
+    "quantity_mg",
+    "actor_name",
+    "witness_name",
+    "lot__lot_number",
+    "lot__product_id",
+    "lot__product__name",
+    "lot__product__form",
+    "lot__product__mg_per_ml",
+    "lot__product__ml_per_container",
+    "lot__product__mg_per_container",
+)
+
+
+def patient_recent_entry_rows(patient_id: int, clinic_id: int, limit: int) -> QuerySet[Any]:
+    """`patient_recent_entries` as rows of CHART_ENTRY_FIELDS only: the chart shows nine of
+    the entry's forty-odd columns, and builds no entry, lot, location or product instance to
+    show them."""
+    latest = (
+        LedgerEntry.objects.filter(patient_id=patient_id, clinic_id=clinic_id)
+        .order_by("-occurred_at", "-seq")
+        .values("pk")[:limit]
+    )
+    return (
+        LedgerEntry.objects.filter(pk__in=Subquery(latest))
+        .order_by("-occurred_at", "-seq")
+        .values(*CHART_ENTRY_FIELDS)
+    )
+
+
 # --- counts and investigations --------------------------------------------------------------
 
 
