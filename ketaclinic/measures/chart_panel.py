@@ -18,7 +18,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
-from django.utils.timezone import template_localtime
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 
 from ketaclinic.accounts import access
 from ketaclinic.core import clock
@@ -450,9 +450,37 @@ def panel_facts(since: datetime) -> Mapping[str, Any]:
     return selectors.presence_facts(since)
 
 
-def panel_context(
-    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
+def panel_prepare(
+    user: Any, patient: Patient, facts: Mapping[str, Any], reads: Any
 ) -> Mapping[str, Any] | None:
+    """The panel's reads, asked for with the other panels' (patients.chart); None hides it."""
+    if not access.has_permission(user, "measures.view", patient.clinic_id):
+        return None
+    now = clock.now()
+    since = now - timedelta(days=MOOD_DAYS)
+    present = selectors.presence_from(facts)
+    return {
+        "now": now,
+        "present": present,
+        "outcomes": selectors.outcomes_reads(patient.pk, present, reads),
+        "checkins": reads.add(_CHECKINS, patient_id=patient.pk, since=since)
+        if present.checkins
+        else None,
+        "open_items": reads.add(_OPEN_ITEMS, patient_id=patient.pk)
+        if present.assignments
+        else None,
+        "journal": reads.add(_JOURNAL, patient_id=patient.pk) if present.journal else None,
+    }
+
+
+def panel_context(
+    user: Any,
+    patient: Patient,
+    facts: Mapping[str, Any] | None = None,
+    prepared: Mapping[str, Any] | None = None,
+) -> Mapping[str, Any] | None:
+    if prepared is not None:
+        return _context(user, patient, prepared)
     if not access.has_permission(user, "measures.view", patient.clinic_id):
         return None
     now = clock.now()
@@ -464,12 +492,35 @@ def panel_context(
         if facts
         else selectors.presence(patient.pk, checkins_since=since)
     )
-    outcomes = selectors.patient_outcomes(patient, present=present)
-    today = now.astimezone(outcomes.tz).date()
-    recent_checkins = (
-        _CHECKINS.objects(patient_id=patient.pk, since=since) if present.checkins else []
+    return _context(
+        user,
+        patient,
+        {
+            "now": now,
+            "present": present,
+            "outcomes": None,
+            "checkins": _CHECKINS.objects(patient_id=patient.pk, since=since)
+            if present.checkins
+            else [],
+            "open_items": _OPEN_ITEMS.objects(patient_id=patient.pk) if present.assignments else [],
+            "journal": _JOURNAL.objects(patient_id=patient.pk) if present.journal else [],
+        },
     )
-    open_items = _OPEN_ITEMS.objects(patient_id=patient.pk) if present.assignments else []
+
+
+def _rows(value: Any) -> list[Any]:
+    """Rows read already, or the rows behind a chart read's handle (None: no rows)."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else value.rows()
+
+
+def _context(user: Any, patient: Patient, prepared: Mapping[str, Any]) -> dict[str, Any]:
+    now, present, read = prepared["now"], prepared["present"], prepared["outcomes"]
+    outcomes = selectors.patient_outcomes(patient, present=present, read=read)
+    today = now.astimezone(outcomes.tz).date()
+    recent_checkins = _rows(prepared["checkins"])
+    open_items = _rows(prepared["open_items"])
     boosters = (
         list(selectors.booster_recommendations(user).filter(patient_id=patient.pk)[:3])
         if present.boosters
@@ -483,13 +534,19 @@ def panel_context(
         "timeline": timeline,
         "phase_today": timeline.phase_on(today) if timeline else None,
         "sessions_given": timeline.sessions_before(today + timedelta(days=1)) if timeline else 0,
-        "alerts": selectors.patient_alerts(patient.pk) if present.alerts else [],
+        "alerts": (
+            _rows(read["alerts"])
+            if read is not None
+            else selectors.patient_alerts(patient.pk)
+            if present.alerts
+            else []
+        ),
         "boosters": boosters,
         "patient_assignments": [a for a in open_items if a.respondent == Respondent.PATIENT],
         "clinician_assignments": [a for a in open_items if a.respondent == Respondent.CLINICIAN],
         "checkins": recent_checkins[:5],
         "mood_chart": mood_chart(recent_checkins, outcomes.tz, today),
-        "journal": _JOURNAL.objects(patient_id=patient.pk) if present.journal else [],
+        "journal": _rows(prepared["journal"]),
         "can_manage": access.has_permission(user, "measures.manage", patient.clinic_id),
         "can_acknowledge": access.has_permission(user, "alerts.acknowledge", patient.clinic_id),
         "can_resolve_booster": access.has_permission(user, "booster.resolve", patient.clinic_id),
@@ -509,5 +566,6 @@ def register() -> None:
             context=panel_context,
             order=50,
             facts=panel_facts,
+            prepare=panel_prepare,
         )
     )

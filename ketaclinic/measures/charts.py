@@ -210,12 +210,12 @@ def line_chart(
     # scale.x() and scale.y() inlined (the same arithmetic, so the same rounded pixels): a
     # two-year chart places hundreds of dots.
     plot_w, days, first = width - LEFT - RIGHT, scale.days, scale.start
-    plot_h, low, span = height - TOP - BOTTOM, scale.low, scale.span
+    plot_h, low, value_span = height - TOP - BOTTOM, scale.low, scale.span
     dots = tuple(
         [
             Dot(
                 round(LEFT + plot_w * (day - first).days / days, 1),
-                round(TOP + plot_h * (1 - (value - low) / span), 1),
+                round(TOP + plot_h * (1 - (value - low) / value_span), 1),
                 label,
                 flagged,
             )

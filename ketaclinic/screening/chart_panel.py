@@ -16,16 +16,41 @@ def intake_facts(since: datetime) -> Mapping[str, Any]:
     return selectors.summary_facts()
 
 
-def intake_panel(
-    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
+def intake_prepare(
+    user: Any, patient: Patient, facts: Mapping[str, Any], reads: Any
 ) -> Mapping[str, Any] | None:
+    """The panel's reads, asked for with the other panels' (patients.chart); None hides it."""
     clinical = access.has_permission(user, "intake.view", patient.clinic_id)
     can_refer = access.has_permission(user, "referral.manage", patient.clinic_id)
     if not (clinical or can_refer):
         return None
     return {
+        "clinical": clinical,
+        "can_refer": can_refer,
+        "read": selectors.chart_reads(patient.pk, facts, reads) if clinical else None,
+    }
+
+
+def intake_panel(
+    user: Any,
+    patient: Patient,
+    facts: Mapping[str, Any] | None = None,
+    prepared: Mapping[str, Any] | None = None,
+) -> Mapping[str, Any] | None:
+    if prepared is None:
+        prepared = {
+            "clinical": access.has_permission(user, "intake.view", patient.clinic_id),
+            "can_refer": access.has_permission(user, "referral.manage", patient.clinic_id),
+            "read": None,
+        }
+    clinical, can_refer = prepared["clinical"], prepared["can_refer"]
+    if not (clinical or can_refer):
+        return None
+    return {
         "patient": patient,
-        "summary": selectors.chart_summary(patient, clinical=clinical, facts=facts),
+        "summary": selectors.chart_summary(
+            patient, clinical=clinical, facts=facts, read=prepared["read"]
+        ),
         "clinical": clinical,
         "can_refer": can_refer,
         "can_transport": access.has_permission(user, "transport.record", patient.clinic_id),
