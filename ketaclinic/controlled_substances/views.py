@@ -41,12 +41,12 @@ from ketaclinic.accounts.models import Clinic
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import record_event
 from ketaclinic.controlled_substances import forms, reports, selectors, services
-from ketaclinic.controlled_substances.choices import EntryKind, InvestigationStatus
+from ketaclinic.controlled_substances.choices import InvestigationStatus
 from ketaclinic.controlled_substances.ledger import missing_record_elements
-from ketaclinic.controlled_substances.models import Product, StorageLocation
+from ketaclinic.controlled_substances.models import StorageLocation
 from ketaclinic.controlled_substances.quantities import fmt_mg, remainder_mg
 from ketaclinic.core import clock, python_widgets
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledValuesQuery
+from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.patients.models import Patient
 
@@ -1351,59 +1351,33 @@ def location_new(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
 
 
 # On every chart: compiled to SQL once (core.compiled_query); only the columns shown.
-_CHART_ENTRIES = CompiledValuesQuery(
-    lambda patient_id, clinic_id: selectors.patient_recent_entry_rows(patient_id, clinic_id, 20),
+_CHART_ENTRIES = CompiledModelQuery(
+    lambda patient_id, clinic_id: selectors.patient_recent_entries_shown(patient_id, clinic_id, 20),
     patient_id=PLACEHOLDER_ID,
     clinic_id=PLACEHOLDER_ID - 1,
 )
 
 
 _ENTRY_SEQ_MARK = 918_273_645
-_KIND_LABELS = dict(EntryKind.choices)
 
 
-def chart_panel_rows(rows: Iterable[tuple[Any, ...]], clinic_id: int, tz: ZoneInfo) -> SafeString:
-    """The panel's table rows as HTML from rows of `selectors.CHART_ENTRY_FIELDS`, as the
-    template wrote them from entries (a `{% url %}`, a date filter and a dozen lookups per row
-    cost more than the rest of the panel)."""
+def chart_panel_rows(entries: Iterable[Any], clinic_id: int, tz: ZoneInfo) -> SafeString:
+    """The panel's table rows as HTML, as the template wrote them (a `{% url %}`, a date filter
+    and a dozen lookups per row cost more than the rest of the panel)."""
     entry_url = reverse("controlled_substances:entry", args=[clinic_id, _ENTRY_SEQ_MARK])
     mark = str(_ENTRY_SEQ_MARK)
     e = conditional_escape
-    products: dict[int, str] = {}
     lines = []
-    for (
-        seq,
-        occurred_at,
-        kind,
-        quantity_mg,
-        actor_name,
-        witness_name,
-        lot_number,
-        product_id,
-        product_name,
-        form,
-        mg_per_ml,
-        ml_per_container,
-        mg_per_container,
-    ) in rows:
-        product = products.get(product_id)
-        if product is None:
-            # Product.finished_form, from the columns read (the same words as the model's).
-            finished_form = Product(
-                form=form,
-                mg_per_ml=mg_per_ml,
-                ml_per_container=ml_per_container,
-                mg_per_container=mg_per_container,
-            ).finished_form
-            product = products[product_id] = f"{e(product_name)} {e(finished_form)}"
-        witness = f"; witness {e(witness_name)}" if witness_name else ""
+    for entry in entries:
+        product = entry.lot.product
+        witness = f"; witness {e(entry.witness_name)}" if entry.witness_name else ""
         lines.append(
-            f'<tr><td><a href="{entry_url.replace(mark, str(seq))}">'
-            f"{occurred_at.astimezone(tz):%Y-%m-%d %H:%M}</a></td>"
-            f"<td>{e(_KIND_LABELS.get(kind, kind))}</td>"
-            f"<td>{product}, lot {e(lot_number)}</td>"
-            f'<td class="num">{e(localize(quantity_mg))}</td>'
-            f"<td>{e(actor_name)}{witness}</td></tr>\n    "
+            f'<tr><td><a href="{entry_url.replace(mark, str(entry.seq))}">'
+            f"{entry.occurred_at.astimezone(tz):%Y-%m-%d %H:%M}</a></td>"
+            f"<td>{e(entry.get_kind_display())}</td>"
+            f"<td>{e(product.name)} {e(product.finished_form)}, lot {e(entry.lot.lot_number)}</td>"
+            f'<td class="num">{e(localize(entry.quantity_mg))}</td>'
+            f"<td>{e(entry.actor_name)}{witness}</td></tr>\n    "
         )
     # Safe: every text went through conditional_escape(); the rest are numbers and dates.
     return mark_safe("".join(lines))  # noqa: S308
@@ -1419,17 +1393,36 @@ def chart_panel_facts(since: datetime) -> Mapping[str, Any]:
     return {"has_entries": Exists(entries)}
 
 
-def chart_panel(
-    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
+def chart_panel_prepare(
+    user: Any, patient: Patient, facts: Mapping[str, Any], reads: Any
 ) -> dict[str, Any] | None:
-    """The patient's doses and waste on their chart, for those who may see the ledger."""
+    """The panel's read, asked for with the other panels' (patients.chart); None hides it."""
     if not access.has_permission(user, "cs.view", patient.clinic_id):
         return None
-    rows = (
-        _CHART_ENTRIES.tuples(patient_id=patient.pk, clinic_id=patient.clinic_id)
-        if (facts or {}).get("has_entries", True)
-        else []
-    )
+    return {
+        "rows": reads.add(_CHART_ENTRIES, patient_id=patient.pk, clinic_id=patient.clinic_id)
+        if facts.get("has_entries", True)
+        else None
+    }
+
+
+def chart_panel(
+    user: Any,
+    patient: Patient,
+    facts: Mapping[str, Any] | None = None,
+    prepared: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The patient's doses and waste on their chart, for those who may see the ledger."""
+    if prepared is not None:
+        rows = prepared["rows"].rows() if prepared["rows"] is not None else []
+    else:
+        if not access.has_permission(user, "cs.view", patient.clinic_id):
+            return None
+        rows = (
+            _CHART_ENTRIES.objects(patient_id=patient.pk, clinic_id=patient.clinic_id)
+            if (facts or {}).get("has_entries", True)
+            else []
+        )
     return {
         "rows": rows,
         "rows_html": chart_panel_rows(rows, patient.clinic_id, ZoneInfo(patient.clinic.timezone)),
