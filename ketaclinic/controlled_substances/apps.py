@@ -7,7 +7,11 @@ class ControlledSubstancesConfig(AppConfig):
     verbose_name = "Controlled substances"
 
     def ready(self) -> None:
-        from ketaclinic.controlled_substances.views import chart_panel, chart_panel_facts
+        from ketaclinic.controlled_substances.views import (
+            chart_panel,
+            chart_panel_facts,
+            chart_panel_prepare,
+        )
         from ketaclinic.patients import chart
 
         chart.register(
@@ -18,5 +22,6 @@ class ControlledSubstancesConfig(AppConfig):
                 template="controlled_substances/chart_panel.html",
                 context=chart_panel,
                 facts=chart_panel_facts,
+                prepare=chart_panel_prepare,
             )
         )

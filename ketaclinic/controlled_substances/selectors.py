@@ -577,6 +577,41 @@ def patient_recent_entries(patient_id: int, clinic_id: int, limit: int) -> Query
     )
 
 
+# The columns the chart's ledger panel shows (controlled_substances.views.chart_panel_rows).
+CHART_ENTRY_FIELDS = (
+    "seq",
+    "occurred_at",
+    "kind",
+    "quantity_mg",
+    "actor_name",
+    "witness_name",
+    "lot__lot_number",
+    "lot__product__name",
+    "lot__product__form",
+    "lot__product__mg_per_ml",
+    "lot__product__ml_per_container",
+    "lot__product__mg_per_container",
+)
+
+
+def patient_recent_entries_shown(
+    patient_id: int, clinic_id: int, limit: int
+) -> QuerySet[LedgerEntry]:
+    """`patient_recent_entries` with only the columns the chart shows (CHART_ENTRY_FIELDS):
+    nine of the entry's forty-odd columns, and no storage location."""
+    latest = (
+        LedgerEntry.objects.filter(patient_id=patient_id, clinic_id=clinic_id)
+        .order_by("-occurred_at", "-seq")
+        .values("pk")[:limit]
+    )
+    return (
+        LedgerEntry.objects.filter(pk__in=Subquery(latest))
+        .select_related("lot__product")
+        .only(*CHART_ENTRY_FIELDS)
+        .order_by("-occurred_at", "-seq")
+    )
+
+
 # --- counts and investigations --------------------------------------------------------------
 
 

@@ -1420,9 +1420,9 @@ def location_new(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
 # --- the patient chart's panel --------------------------------------------------------------
 
 
-# On every chart: compiled to SQL once (core.compiled_query).
+# On every chart: compiled to SQL once (core.compiled_query); only the columns shown.
 _CHART_ENTRIES = CompiledModelQuery(
-    lambda patient_id, clinic_id: selectors.patient_recent_entries(patient_id, clinic_id, 20),
+    lambda patient_id, clinic_id: selectors.patient_recent_entries_shown(patient_id, clinic_id, 20),
     patient_id=PLACEHOLDER_ID,
     clinic_id=PLACEHOLDER_ID - 1,
 )
@@ -1463,17 +1463,36 @@ def chart_panel_facts(since: datetime) -> Mapping[str, Any]:
     return {"has_entries": Exists(entries)}
 
 
-def chart_panel(
-    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
+def chart_panel_prepare(
+    user: Any, patient: Patient, facts: Mapping[str, Any], reads: Any
 ) -> dict[str, Any] | None:
-    """The patient's doses and waste on their chart, for those who may see the ledger."""
+    """The panel's read, asked for with the other panels' (patients.chart); None hides it."""
     if not access.has_permission(user, "cs.view", patient.clinic_id):
         return None
-    rows = (
-        _CHART_ENTRIES.objects(patient_id=patient.pk, clinic_id=patient.clinic_id)
-        if (facts or {}).get("has_entries", True)
-        else []
-    )
+    return {
+        "rows": reads.add(_CHART_ENTRIES, patient_id=patient.pk, clinic_id=patient.clinic_id)
+        if facts.get("has_entries", True)
+        else None
+    }
+
+
+def chart_panel(
+    user: Any,
+    patient: Patient,
+    facts: Mapping[str, Any] | None = None,
+    prepared: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The patient's doses and waste on their chart, for those who may see the ledger."""
+    if prepared is not None:
+        rows = prepared["rows"].rows() if prepared["rows"] is not None else []
+    else:
+        if not access.has_permission(user, "cs.view", patient.clinic_id):
+            return None
+        rows = (
+            _CHART_ENTRIES.objects(patient_id=patient.pk, clinic_id=patient.clinic_id)
+            if (facts or {}).get("has_entries", True)
+            else []
+        )
     return {
         "rows": rows,
         "rows_html": chart_panel_rows(rows, patient.clinic_id, ZoneInfo(patient.clinic.timezone)),

@@ -6,7 +6,7 @@ class CoursesConfig(AppConfig):
     label = "courses"
 
     def ready(self) -> None:
-        from ketaclinic.courses.chart_panel import courses_facts, courses_panel
+        from ketaclinic.courses.chart_panel import courses_facts, courses_panel, courses_prepare
         from ketaclinic.patients import chart
 
         chart.register(
@@ -17,5 +17,6 @@ class CoursesConfig(AppConfig):
                 template="courses/chart_panel.html",
                 context=courses_panel,
                 facts=courses_facts,
+                prepare=courses_prepare,
             )
         )

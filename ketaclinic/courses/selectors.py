@@ -415,12 +415,27 @@ _PATIENT_APPOINTMENTS = CompiledModelQuery(
 )
 
 
-def patient_courses(patient: Patient, *, upcoming: int = 3) -> list[CourseSummary]:
-    """The patient's courses with their next appointments (two queries)."""
-    courses = _PATIENT_COURSES.objects(patient_id=patient.pk)
+def patient_courses_reads(patient_id: int, reads: Any) -> tuple[Any, Any]:
+    """Ask the chart's reads (patients.chart.ChartReads) for `patient_courses`' two queries, for
+    a patient the chart's facts say has a course."""
+    return (
+        reads.add(_PATIENT_COURSES, patient_id=patient_id),
+        reads.add(_PATIENT_APPOINTMENTS, patient_id=patient_id),
+    )
+
+
+def patient_courses(
+    patient: Patient, *, upcoming: int = 3, read: tuple[Any, Any] | None = None
+) -> list[CourseSummary]:
+    """The patient's courses with their next appointments (two queries; none when `read` has
+    the handles from `patient_courses_reads`)."""
+    courses = read[0].rows() if read else _PATIENT_COURSES.objects(patient_id=patient.pk)
     by_course: dict[int, list[Appointment]] = defaultdict(list)
     if courses:  # most patients of a clinic have none: no appointment query then
-        for appointment in _PATIENT_APPOINTMENTS.objects(patient_id=patient.pk):
+        appointments = (
+            read[1].rows() if read else _PATIENT_APPOINTMENTS.objects(patient_id=patient.pk)
+        )
+        for appointment in appointments:
             by_course[appointment.course_id].append(appointment)
     now: datetime = clock.now()
     summaries = []

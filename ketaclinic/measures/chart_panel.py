@@ -11,8 +11,14 @@ from html import escape
 from typing import Any
 
 from django.conf import settings
+from django.template.defaultfilters import pluralize
 from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.formats import localize
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 
 from ketaclinic.accounts import access
 from ketaclinic.core import clock
@@ -21,6 +27,7 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_ID,
     CompiledModelQuery,
 )
+from ketaclinic.core.reversing import reverse_with_id
 from ketaclinic.measures import charts, selectors
 from ketaclinic.measures.choices import Respondent
 from ketaclinic.measures.selectors import PatientOutcomes
@@ -193,6 +200,208 @@ def mood_chart(checkins: list[Any], tz: Any, today: date) -> charts.LineChart | 
     )
 
 
+def _when(value: Any, fmt: str) -> str:
+    """`{{ value|date:... }}` for the formats the panel uses (Y-m-d, Y-m-d H:i): "" for
+    nothing, a datetime in the template's current time zone."""
+    if value in (None, ""):
+        return ""
+    return f"{template_localtime(value):{fmt}}"
+
+
+def _ago(value: Any, until: Any = None) -> str:
+    """`{{ value|timesince }}` and `{{ value|timesince:until }}`."""
+    if not value:
+        return ""
+    try:
+        return timesince(value, until) if until else timesince(value)
+    except (ValueError, TypeError):
+        return ""
+
+
+def _text(value: Any) -> str:
+    """`{{ value }}`: numbers localized, everything escaped."""
+    return str(conditional_escape(localize(value)))
+
+
+_ENTER_SCORE = (
+    ("score_madrs", "MADRS (clinician)"),
+    ("score_phq9", "PHQ-9 (on paper)"),
+    ("score_cssrs_screener", "C-SSRS screener"),
+    ("score_gad7", "GAD-7"),
+    ("score_qids_sr16", "QIDS-SR16 (item scores)"),
+    ("score_ybocs", "Y-BOCS (item scores)"),
+    ("score_pcl5", "PCL-5"),
+)
+
+
+def panel_body_html(c: Mapping[str, Any]) -> SafeString:
+    """The panel below its booster callouts (alerts, plan and course status, actions, open
+    questionnaires, trajectories, check-ins, journal, alert history) as HTML.
+
+    Written here, not in `measures/chart_panel.html`: the chart renders it on every read, and
+    the template's lookups, filters and `{% url %}` tags cost more than the rest of the panel.
+    The output is the one the template gave, byte for byte (tests/measures/test_chart_panel_html.py
+    renders the former template beside it)."""
+    t = _text
+    urls = c["urls"]
+    out = ["\n\n  "]
+    alerts = c["alerts"]
+    for a in alerts:
+        if a.is_open:
+            href = reverse_with_id("measures:alert_detail", a.pk)
+            out.append(
+                '\n  <div class="kc-callout kc-callout-danger" role="alert">\n'
+                f"    <strong>{t(a.get_priority_display())}:</strong> {t(a.summary)} · waiting "
+                f"since {_when(a.created_at, '%Y-%m-%d %H:%M')} ({t(_ago(a.created_at))})\n"
+                f'    <a href="{t(href)}">'
+                + ("Acknowledge" if c["can_acknowledge"] else "Open")
+                + "</a>\n  </div>\n  "
+            )
+    out.append('\n\n  <div class="grid kc-course">\n    <div>\n      ')
+    outcomes = c["outcomes"]
+    e = outcomes.enrolment
+    if e:
+        out.append(f"\n      <p><strong>{t(e.plan.name)}</strong>")
+        if e.status != "active":
+            out.append(f" (ended {_when(e.ended_at, '%Y-%m-%d')}: {t(e.ended_reason)})")
+        out.append('<br>\n      <span class="muted">')
+        if e.course_id:
+            out.append(
+                f"Treatment course {t(e.course_id)} "
+                f"({t(e.course.get_status_display().lower())}, {t(e.protocol)})"
+            )
+        else:
+            out.append(f"Protocol {t(e.protocol)} (no course on file)")
+        timeline = c["timeline"]
+        out.append(
+            f" · first session {_when(e.first_session_on, '%Y-%m-%d')} · "
+            f"{t(c['sessions_given'])} of {len(timeline.sessions) if timeline else 0} "
+            "planned sessions given"
+        )
+        if c["phase_today"]:
+            out.append(f" · now in {t(c['phase_today'])}")
+        if e.prescriber:
+            out.append(f" · alerts to {t(e.prescriber)}")
+        out.append("</span></p>\n      ")
+    else:
+        out.append('\n      <p class="muted">Not on a measurement plan.</p>\n      ')
+    out.append("\n      ")
+    primary = c["primary"]
+    if primary:
+        out.append(
+            f'\n      <p data-testid="course-status">Course status ({t(primary.title)}): '
+            f'<span class="kc-status kc-status-{t(primary.status or "none")}">'
+            f"{t(primary.status_words or 'baseline only')}</span>"
+            + (
+                ' <span class="kc-status kc-status-late">Late responder</span>'
+                if outcomes.late_responder
+                else ""
+            )
+            + "</p>\n      "
+        )
+    out.append('\n    </div>\n    <div class="kc-actions">\n      ')
+    if c["can_manage"]:
+        out.append("\n        ")
+        if not e or e.status != "active":
+            out.append(f'<a role="button" href="{t(urls["enrol"])}">Start measurement plan</a>')
+        out.append(
+            f'\n        <a role="button" class="secondary outline" href="{t(urls["assign"])}">'
+            "Send a questionnaire</a>\n"
+            '        <details class="dropdown"><summary>Enter a score</summary><ul>\n'
+            + "".join(
+                f'          <li><a href="{t(urls[key])}">{label}</a></li>\n'
+                for key, label in _ENTER_SCORE
+            )
+            + "        </ul></details>\n      "
+        )
+    out.append(
+        f'\n      <a role="button" class="secondary outline" href="{t(urls["report"])}">'
+        "Progress report</a>\n"
+        f'      <a href="{t(urls["scores_csv"])}">Scores (CSV)</a>\n    </div>\n  </div>\n\n  '
+    )
+    clinician, patient_side = c["clinician_assignments"], c["patient_assignments"]
+    if clinician or patient_side:
+        out.append("\n  <h3>Open questionnaires</h3>\n  <ul>\n    ")
+        for a in clinician:
+            out.append(
+                f"<li>{t(a.instrument_title)} to be entered by a clinician, due "
+                f"{_when(a.due_at, '%Y-%m-%d')}"
+            )
+            if c["can_manage"]:
+                href = reverse("measures:score_entry", args=[c["patient"].pk, a.instrument])
+                out.append(f' · <a href="{t(href)}?assignment={t(a.pk)}">Enter now</a>')
+            out.append("</li>")
+        out.append("\n    ")
+        for a in patient_side:
+            out.append(
+                f"<li>{t(a.instrument_title)} for the patient, due "
+                f"{_when(a.due_at, '%Y-%m-%d %H:%M')}"
+            )
+            if a.delivered_at:
+                out.append(" · sent")
+                if a.reminders_sent:
+                    out.append(f", {t(a.reminders_sent)} reminder{pluralize(a.reminders_sent)}")
+            out.append("</li>")
+        out.append("\n  </ul>\n  ")
+    out.append("\n\n  ")
+    views = c["trajectories"]
+    if views:
+        out.extend(v["html"] for v in views)
+    else:
+        out.append('<p class="muted">No questionnaire scores yet.</p>')
+    out.append("\n\n  ")
+    mood = c["mood_chart"]
+    if mood:
+        out.append(
+            '\n  <section class="kc-trajectory"><h3>Mood check-ins</h3>\n'
+            f'<figure class="kc-chart">{mood.svg()}</figure>\n\n  <ul class="kc-compact">'
+        )
+        for ch in c["checkins"]:
+            out.append(
+                f"<li>{_when(ch.recorded_at, '%Y-%m-%d %H:%M')} · mood {t(ch.mood_0_to_10)}/10"
+                + (' <strong class="kc-danger">urgent</strong>' if ch.urgent else "")
+                + (f" — {t(Truncator(ch.note).chars(140))}" if ch.note else "")
+                + "</li>"
+            )
+        out.append("</ul></section>\n  ")
+    out.append("\n\n  ")
+    journal = c["journal"]
+    if journal:
+        out.append('\n  <h3>Journal entries the patient shared</h3>\n  <ul class="kc-compact">')
+        for j in journal:
+            out.append(
+                f"<li>{_when(j.created_at, '%Y-%m-%d')}"
+                + (' <strong class="kc-danger">urgent</strong>' if j.urgent else "")
+                + f" — {t(Truncator(str(j.body)).chars(200))}</li>"
+            )
+        out.append(
+            f'</ul>\n  <p><a href="{t(urls["shared_journal"])}">All shared entries</a></p>\n  '
+        )
+    out.append("\n\n  ")
+    if alerts:
+        out.append(
+            f"\n  <details><summary>Safety alerts ({len(alerts)} most recent)</summary>\n"
+            '  <ul class="kc-compact">'
+        )
+        for a in alerts:
+            out.append(
+                f"<li>{_when(a.created_at, '%Y-%m-%d %H:%M')} · {t(a.get_kind_display())} · "
+            )
+            if a.is_open:
+                out.append("<strong>waiting</strong>")
+            else:
+                out.append(
+                    f"acknowledged by {t(a.acknowledged_by)} after "
+                    f"{t(_ago(a.created_at, a.acknowledged_at))} ({t(a.get_action_display())})"
+                )
+            out.append("</li>")
+        out.append("</ul></details>\n  ")
+    out.append("\n")
+    # Safe: every text and number went through conditional_escape(); the trajectories and
+    # the mood chart are SafeStrings written with escaping of their own.
+    return mark_safe("".join(out))  # noqa: S308
+
+
 # The panel's links to the patient's measures pages: (key, URL name, extra arguments).
 _PATIENT_LINKS = (
     ("enrol", "measures:enrol", ()),
@@ -241,9 +450,37 @@ def panel_facts(since: datetime) -> Mapping[str, Any]:
     return selectors.presence_facts(since)
 
 
-def panel_context(
-    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
+def panel_prepare(
+    user: Any, patient: Patient, facts: Mapping[str, Any], reads: Any
 ) -> Mapping[str, Any] | None:
+    """The panel's reads, asked for with the other panels' (patients.chart); None hides it."""
+    if not access.has_permission(user, "measures.view", patient.clinic_id):
+        return None
+    now = clock.now()
+    since = now - timedelta(days=MOOD_DAYS)
+    present = selectors.presence_from(facts)
+    return {
+        "now": now,
+        "present": present,
+        "outcomes": selectors.outcomes_reads(patient.pk, present, reads),
+        "checkins": reads.add(_CHECKINS, patient_id=patient.pk, since=since)
+        if present.checkins
+        else None,
+        "open_items": reads.add(_OPEN_ITEMS, patient_id=patient.pk)
+        if present.assignments
+        else None,
+        "journal": reads.add(_JOURNAL, patient_id=patient.pk) if present.journal else None,
+    }
+
+
+def panel_context(
+    user: Any,
+    patient: Patient,
+    facts: Mapping[str, Any] | None = None,
+    prepared: Mapping[str, Any] | None = None,
+) -> Mapping[str, Any] | None:
+    if prepared is not None:
+        return _context(user, patient, prepared)
     if not access.has_permission(user, "measures.view", patient.clinic_id):
         return None
     now = clock.now()
@@ -255,38 +492,69 @@ def panel_context(
         if facts
         else selectors.presence(patient.pk, checkins_since=since)
     )
-    outcomes = selectors.patient_outcomes(patient, present=present)
-    today = now.astimezone(outcomes.tz).date()
-    recent_checkins = (
-        _CHECKINS.objects(patient_id=patient.pk, since=since) if present.checkins else []
+    return _context(
+        user,
+        patient,
+        {
+            "now": now,
+            "present": present,
+            "outcomes": None,
+            "checkins": _CHECKINS.objects(patient_id=patient.pk, since=since)
+            if present.checkins
+            else [],
+            "open_items": _OPEN_ITEMS.objects(patient_id=patient.pk) if present.assignments else [],
+            "journal": _JOURNAL.objects(patient_id=patient.pk) if present.journal else [],
+        },
     )
-    open_items = _OPEN_ITEMS.objects(patient_id=patient.pk) if present.assignments else []
+
+
+def _rows(value: Any) -> list[Any]:
+    """Rows read already, or the rows behind a chart read's handle (None: no rows)."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else value.rows()
+
+
+def _context(user: Any, patient: Patient, prepared: Mapping[str, Any]) -> dict[str, Any]:
+    now, present, read = prepared["now"], prepared["present"], prepared["outcomes"]
+    outcomes = selectors.patient_outcomes(patient, present=present, read=read)
+    today = now.astimezone(outcomes.tz).date()
+    recent_checkins = _rows(prepared["checkins"])
+    open_items = _rows(prepared["open_items"])
     boosters = (
         list(selectors.booster_recommendations(user).filter(patient_id=patient.pk)[:3])
         if present.boosters
         else []
     )
     timeline = outcomes.timeline
-    return {
+    context: dict[str, Any] = {
         "outcomes": outcomes,
         "primary": outcomes.primary,
         "trajectories": trajectory_views(outcomes, today, link_responses=True),
         "timeline": timeline,
         "phase_today": timeline.phase_on(today) if timeline else None,
         "sessions_given": timeline.sessions_before(today + timedelta(days=1)) if timeline else 0,
-        "alerts": selectors.patient_alerts(patient.pk) if present.alerts else [],
+        "alerts": (
+            _rows(read["alerts"])
+            if read is not None
+            else selectors.patient_alerts(patient.pk)
+            if present.alerts
+            else []
+        ),
         "boosters": boosters,
         "patient_assignments": [a for a in open_items if a.respondent == Respondent.PATIENT],
         "clinician_assignments": [a for a in open_items if a.respondent == Respondent.CLINICIAN],
         "checkins": recent_checkins[:5],
         "mood_chart": mood_chart(recent_checkins, outcomes.tz, today),
-        "journal": _JOURNAL.objects(patient_id=patient.pk) if present.journal else [],
+        "journal": _rows(prepared["journal"]),
         "can_manage": access.has_permission(user, "measures.manage", patient.clinic_id),
         "can_acknowledge": access.has_permission(user, "alerts.acknowledge", patient.clinic_id),
         "can_resolve_booster": access.has_permission(user, "booster.resolve", patient.clinic_id),
         "patient": patient,
         "urls": patient_links(patient.pk),
     }
+    context["body_html"] = panel_body_html(context)
+    return context
 
 
 def register() -> None:
@@ -298,5 +566,6 @@ def register() -> None:
             context=panel_context,
             order=50,
             facts=panel_facts,
+            prepare=panel_prepare,
         )
     )

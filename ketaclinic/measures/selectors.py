@@ -45,7 +45,7 @@ from ketaclinic.core.compiled_query import (
     objects_together,
 )
 from ketaclinic.courses.choices import OPEN_COURSE_STATUSES
-from ketaclinic.courses.models import TreatmentCourse
+from ketaclinic.courses.models import Appointment, TreatmentCourse
 from ketaclinic.measures import benchmarks, trajectories
 from ketaclinic.measures.choices import AlertPriority, AssignmentStatus, EnrolmentStatus
 from ketaclinic.measures.models import (
@@ -60,7 +60,12 @@ from ketaclinic.measures.models import (
     Response,
     SafetyAlert,
 )
-from ketaclinic.measures.timeline import CareTimeline, course_appointments_prefetch, timeline_for
+from ketaclinic.measures.timeline import (
+    SESSION_STATUSES,
+    CareTimeline,
+    course_appointments_prefetch,
+    timeline_for,
+)
 from ketaclinic.measures.trajectories import ScorePoint, Trajectory, point_from
 from ketaclinic.patients.models import Patient
 
@@ -154,19 +159,56 @@ def active_enrolment(patient_id: int) -> MeasurementEnrolment | None:
     )
 
 
+def _latest_enrolment_order() -> tuple[Any, ...]:
+    # The id last: `_latest_course_sessions_query` must pick the same enrolment.
+    return (
+        Case(When(status=EnrolmentStatus.ACTIVE, then=Value(0)), default=Value(1)),
+        "-started_at",
+        "-id",
+    )
+
+
 def _latest_enrolment_query(patient_id: int) -> QuerySet[MeasurementEnrolment]:
     return (
         MeasurementEnrolment.objects.filter(patient_id=patient_id)
         .select_related("plan", "prescriber", "clinic", "course")
-        .order_by(
-            Case(When(status=EnrolmentStatus.ACTIVE, then=Value(0)), default=Value(1)),
-            "-started_at",
-        )[:1]
+        .order_by(*_latest_enrolment_order())[:1]
     )
+
+
+def _latest_course_sessions_query(patient_id: int) -> QuerySet[Appointment]:
+    """The appointments `timeline.course_appointments` reads for the course of the patient's
+    latest enrolment (none when it has no course), without the enrolment in hand: so the
+    chart can read them together with the enrolment."""
+    course_id = (
+        MeasurementEnrolment.objects.filter(patient_id=patient_id)
+        .order_by(*_latest_enrolment_order())
+        .values("course_id")[:1]
+    )
+    return Appointment.objects.filter(
+        course_id=Subquery(course_id), status__in=sorted(SESSION_STATUSES)
+    ).order_by("starts_at", "pk")
 
 
 # Read on every chart of an enrolled patient: compiled once (core.compiled_query).
 _LATEST_ENROLMENT = CompiledModelQuery(_latest_enrolment_query, patient_id=PLACEHOLDER_ID)
+_LATEST_COURSE_SESSIONS = CompiledModelQuery(
+    _latest_course_sessions_query, patient_id=PLACEHOLDER_ID
+)
+
+
+def outcomes_reads(patient_id: int, present: Presence, reads: Any) -> dict[str, Any]:
+    """Ask the chart's reads (patients.chart.ChartReads) for what `patient_outcomes` and the
+    panel's alerts read, as far as `present` says there is anything."""
+    return {
+        "enrolment": reads.add(_LATEST_ENROLMENT, patient_id=patient_id)
+        if present.enrolment
+        else None,
+        "course_sessions": reads.add(_LATEST_COURSE_SESSIONS, patient_id=patient_id)
+        if present.enrolment
+        else None,
+        "alerts": reads.add(_PATIENT_ALERTS, patient_id=patient_id) if present.alerts else None,
+    }
 
 
 def latest_enrolment(patient_id: int) -> MeasurementEnrolment | None:
@@ -345,11 +387,21 @@ def presence_from(row: Mapping[str, Any] | None) -> Presence:
     )
 
 
-def patient_outcomes(patient: Patient, *, present: Presence | None = None) -> PatientOutcomes:
-    """Every instrument's trajectory for one patient against their (latest) course timeline."""
+def patient_outcomes(
+    patient: Patient, *, present: Presence | None = None, read: Mapping[str, Any] | None = None
+) -> PatientOutcomes:
+    """Every instrument's trajectory for one patient against their (latest) course timeline
+    (`read`: the handles from `outcomes_reads`, when the chart read them with its other reads)."""
     present = present or Presence()
     tz = ZoneInfo(patient.clinic.timezone)
-    enrolment = latest_enrolment(patient.pk) if present.enrolment else None
+    if read is not None:
+        found = read["enrolment"].rows() if read["enrolment"] is not None else []
+        enrolment = found[0] if found else None
+        if enrolment is not None and enrolment.course_id is not None:
+            # What timeline.course_appointments would read (same filter and order).
+            enrolment.course.timeline_appointments = read["course_sessions"].rows()
+    else:
+        enrolment = latest_enrolment(patient.pk) if present.enrolment else None
     timeline = timeline_for(enrolment) if enrolment else None
     grouped = points_by_instrument(patient.pk, tz) if present.responses else {}
     # The clinic's only outcome choice is the MADRS remission cut-off: read it when it matters.

@@ -31,7 +31,9 @@ from ketaclinic.core import clock
 from ketaclinic.core.compiled_query import (
     PLACEHOLDER_DATETIME,
     PLACEHOLDER_ID,
+    CompiledModelQuery,
     CompiledValuesQuery,
+    objects_together,
 )
 from ketaclinic.patients.models import Patient
 
@@ -47,6 +49,44 @@ class Panel:
     context: Callable[..., Mapping[str, Any] | None]
     order: int = 100
     facts: Callable[[datetime], Mapping[str, Any]] | None = None
+    prepare: Callable[..., Any] | None = None
+
+
+class ChartReads:
+    """The model reads the panels ask for before any of them is built, run together."""
+
+    def __init__(self) -> None:
+        self._calls: list[tuple[CompiledModelQuery, dict[str, Any]]] = []
+        self._results: list[list[Any]] | None = None
+
+    def add(self, query: CompiledModelQuery, **values: Any) -> ReadHandle:
+        """Ask for `query.objects(**values)`; the handle gives the rows after `run()`."""
+        if self._results is not None:
+            raise RuntimeError("the chart's reads have already run")
+        self._calls.append((query, values))
+        return ReadHandle(self, len(self._calls) - 1)
+
+    def run(self) -> None:
+        self._results = objects_together(self._calls) if self._calls else []
+
+    def _rows(self, index: int) -> list[Any]:
+        if self._results is None:
+            raise RuntimeError("the chart's reads have not run yet")
+        return self._results[index]
+
+
+@dataclass(frozen=True)
+class ReadHandle:
+    reads: ChartReads
+    index: int
+
+    def rows(self) -> list[Any]:
+        return self.reads._rows(self.index)
+
+
+def rows_of(handle: ReadHandle | None) -> list[Any]:
+    """The rows read for `handle`; none when the read was not asked for."""
+    return handle.rows() if handle is not None else []
 
 
 @dataclass(frozen=True)
@@ -107,9 +147,21 @@ def panel_facts(patient_id: int, panels: tuple[Panel, ...]) -> dict[str, dict[st
 def panels_for(user: Any, patient: Patient) -> list[RenderedPanel]:
     ordered = sorted(_PANELS.values(), key=lambda p: (p.order, p.key))
     facts = panel_facts(patient.pk, tuple(p for p in ordered if p.facts is not None))
+    reads = ChartReads()
+    prepared = {
+        panel.key: panel.prepare(user, patient, facts[panel.key], reads)
+        for panel in ordered
+        if panel.prepare is not None and panel.facts is not None
+    }
+    reads.run()
     rendered = []
     for panel in ordered:
-        if panel.facts is not None:
+        if panel.key in prepared:
+            found = prepared[panel.key]
+            context = (
+                panel.context(user, patient, facts[panel.key], found) if found is not None else None
+            )
+        elif panel.facts is not None:
             context = panel.context(user, patient, facts[panel.key])
         else:
             context = panel.context(user, patient)

@@ -7,7 +7,7 @@ class ScreeningConfig(AppConfig):
 
     def ready(self) -> None:
         from ketaclinic.patients import chart
-        from ketaclinic.screening.chart_panel import intake_facts, intake_panel
+        from ketaclinic.screening.chart_panel import intake_facts, intake_panel, intake_prepare
 
         chart.register(
             chart.Panel(
@@ -17,5 +17,6 @@ class ScreeningConfig(AppConfig):
                 template="screening/chart_panel.html",
                 context=intake_panel,
                 facts=intake_facts,
+                prepare=intake_prepare,
             )
         )

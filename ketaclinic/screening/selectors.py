@@ -616,12 +616,30 @@ def _related_from(row: Mapping[str, Any], prefix: str, model: Any) -> Any:
     )
 
 
+def chart_reads(patient_id: int, facts: Mapping[str, Any], reads: Any) -> dict[str, Any]:
+    """Ask the chart's reads (patients.chart.ChartReads) for the clinician's part of
+    `chart_summary`: the decisions and baseline scores the facts say exist."""
+    return {
+        "decisions": reads.add(_DECISIONS, patient_id=patient_id)
+        if facts["_has_decisions"]
+        else None,
+        "baselines": reads.add(_BASELINES, patient_id=patient_id)
+        if facts["_has_baselines"]
+        else None,
+    }
+
+
 def chart_summary(
-    patient: Patient, *, clinical: bool, facts: Mapping[str, Any] | None = None
+    patient: Patient,
+    *,
+    clinical: bool,
+    facts: Mapping[str, Any] | None = None,
+    read: Mapping[str, Any] | None = None,
 ) -> ChartSummary:
     """One patient row with everything annotated (referral, primary diagnosis, consents, REMS,
     ride home: `facts` when the chart read them already, see `summary_facts`); clinicians also
-    get the decisions, overrides when one is needed, and baseline scores."""
+    get the decisions, overrides when one is needed, and baseline scores (`read`: the handles
+    from `chart_reads`, when the chart read them with the other panels' reads)."""
     if facts:
         row: Mapping[str, Any] = facts
     else:
@@ -650,7 +668,10 @@ def chart_summary(
     if not clinical:
         return summary
     newest: dict[str, EligibilityDecision] = {}
-    decisions = _DECISIONS.objects(patient_id=patient.pk) if row["_has_decisions"] else []
+    if read is not None:
+        decisions = read["decisions"].rows() if read["decisions"] is not None else []
+    else:
+        decisions = _DECISIONS.objects(patient_id=patient.pk) if row["_has_decisions"] else []
     for decision in decisions:
         newest.setdefault(decision.treatment, decision)
     overrides: list[EligibilityOverride] = []
@@ -666,7 +687,10 @@ def chart_summary(
         for t, d in sorted(newest.items())
     ]
     seen: dict[str, BaselineMeasure] = {}
-    baselines = _BASELINES.objects(patient_id=patient.pk) if row["_has_baselines"] else []
+    if read is not None:
+        baselines = read["baselines"].rows() if read["baselines"] is not None else []
+    else:
+        baselines = _BASELINES.objects(patient_id=patient.pk) if row["_has_baselines"] else []
     for measure in baselines:
         seen.setdefault(measure.instrument, measure)
     order = list(INSTRUMENTS)

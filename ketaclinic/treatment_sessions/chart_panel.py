@@ -38,15 +38,27 @@ def exposure_facts(since: datetime) -> Mapping[str, Any]:
     return {"has_dosed": Exists(dosed)}
 
 
-def exposure_panel(
-    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None
-) -> Mapping[str, Any] | None:
+def exposure_prepare(
+    user: Any, patient: Patient, facts: Mapping[str, Any], reads: Any
+) -> Any | None:
+    """The panel's read, asked for with the other panels' (patients.chart); None hides it."""
     if not access.has_permission(user, "course.view", patient.clinic_id):
         return None
-    if not (facts or {}).get("has_dosed", True):
+    if not facts.get("has_dosed", True):
         return None
+    return selectors.exposure_read(patient.pk, reads)
+
+
+def exposure_panel(
+    user: Any, patient: Patient, facts: Mapping[str, Any] | None = None, prepared: Any = None
+) -> Mapping[str, Any] | None:
+    if prepared is None:
+        if not access.has_permission(user, "course.view", patient.clinic_id):
+            return None
+        if not (facts or {}).get("has_dosed", True):
+            return None
     now = clock.now()
-    exposure = selectors.cumulative_exposure(patient.pk, now)
+    exposure = selectors.cumulative_exposure(patient.pk, now, read=prepared)
     if not exposure.sessions:
         return None
     return {
@@ -112,5 +124,6 @@ def register() -> None:
             template="treatment_sessions/chart_panel_exposure.html",
             context=exposure_panel,
             facts=exposure_facts,
+            prepare=exposure_prepare,
         )
     )

@@ -390,10 +390,18 @@ def _exposure_query(patient_id: int) -> QuerySet[TreatmentSession]:
 _EXPOSURE = CompiledModelQuery(_exposure_query, patient_id=PLACEHOLDER_ID)
 
 
-def cumulative_exposure(patient_id: int, as_of: datetime) -> Exposure:
+def exposure_read(patient_id: int, reads: Any) -> Any:
+    """Ask the chart's reads (patients.chart.ChartReads) for `cumulative_exposure`'s query."""
+    return reads.add(_EXPOSURE, patient_id=patient_id)
+
+
+def cumulative_exposure(patient_id: int, as_of: datetime, *, read: Any = None) -> Exposure:
     """mg and mg/kg per session (from the ledger's administrations and the same-day weight),
-    rolling 28-day total, sessions in the last 30 days and lifetime total per route."""
-    sessions: list[Any] = _EXPOSURE.objects(patient_id=patient_id)
+    rolling 28-day total, sessions in the last 30 days and lifetime total per route (`read`:
+    the handle from `exposure_read`, when the chart read it with its other reads)."""
+    sessions: list[Any] = (
+        read.rows() if read is not None else _EXPOSURE.objects(patient_id=patient_id)
+    )
     # Administrations are recorded as negative quantities (stock leaving the safe).
     drawn: dict[int, Decimal] = {
         s.pk: Decimal(0) - s.administered_mg for s in sessions if s.administered_mg is not None

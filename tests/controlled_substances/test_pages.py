@@ -456,6 +456,55 @@ def test_the_patient_chart_lists_doses_given(stocked: Ledger, client_for) -> Non
     assert "Record an administration" not in auditor
 
 
+def test_the_chart_rows_match_the_entries_they_come_from(stocked: Ledger) -> None:
+    """The chart's ledger rows are read with only the columns shown: the same HTML as the
+    former rendering from the entries with every column (two lots, escaped names)."""
+    from zoneinfo import ZoneInfo
+
+    from django.utils.formats import localize
+    from django.utils.html import conditional_escape as e
+
+    from ketaclinic.controlled_substances import selectors
+    from ketaclinic.controlled_substances.models import Product
+    from ketaclinic.controlled_substances.views import _CHART_ENTRIES, chart_panel_rows
+
+    lg = stocked
+    Product.objects.filter(pk=stock_of(lg).lot.product_id).update(name="Ketamine <b>&</b>")
+    lot = lg.receive(containers=1, lot_number="L<2>", location=lg.cart)
+    services.administration_record(
+        actor=lg.user("nurse"),
+        clinic=lg.clinic,
+        location=lg.cart,
+        lot=lot,
+        patient=lg.patient,
+        dose_mg=D("12.5"),
+        waste_mg=D("487.5"),
+        witness=attest(lg.user("prescriber")),
+    )
+    tz = ZoneInfo("America/Chicago")
+    entries = list(selectors.patient_recent_entries(lg.patient.pk, lg.clinic.pk, 20))
+    assert len(entries) >= 4
+    expected = "".join(
+        f'<tr><td><a href="{url("entry", lg.clinic.pk, x.seq)}">'
+        f"{x.occurred_at.astimezone(tz):%Y-%m-%d %H:%M}</a></td>"
+        f"<td>{e(x.get_kind_display())}</td>"
+        f"<td>{e(x.lot.product.name)} {e(x.lot.product.finished_form)}, lot "
+        f"{e(x.lot.lot_number)}</td>"
+        f'<td class="num">{e(localize(x.quantity_mg))}</td>'
+        f"<td>{e(x.actor_name)}"
+        + (f"; witness {e(x.witness_name)}" if x.witness_name else "")
+        + "</td></tr>\n    "
+        for x in entries
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        rows = _CHART_ENTRIES.objects(patient_id=lg.patient.pk, clinic_id=lg.clinic.pk)
+        html = str(chart_panel_rows(rows, lg.clinic.pk, tz))
+    assert len(ctx.captured_queries) == 1  # no deferred column is loaded afterwards
+    assert [row.seq for row in rows] == [x.seq for x in entries]
+    assert html == expected
+    assert "Ketamine &lt;b&gt;&amp;&lt;/b&gt;" in expected and "L&lt;2&gt;" in expected
+
+
 def test_reads_of_the_ledger_are_audited(stocked: Ledger, client_for) -> None:
     client_for("auditor").get(url("ledger", stocked.clinic.pk, patient_mrn=stocked.patient.mrn))
     event = AuditEvent.objects.filter(action="list").latest("seq")

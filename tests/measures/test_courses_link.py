@@ -159,3 +159,58 @@ def test_the_enrol_page_offers_the_course(world, course, plan_before_sessions, c
                                 "notify_by_email": "on"})  # fmt: skip
     assert done.status_code == 302
     assert MeasurementEnrolment.objects.get().course == course
+
+
+def test_the_charts_reads_together_give_every_panel_what_it_read_alone(
+    world, course, plan_before_sessions
+):
+    """patients.chart asks every panel for its reads first and runs them together: each panel
+    must then show what it shows when it reads for itself (intake with decisions and baseline
+    scores, courses with appointments, the measures timeline of the enrolment's course)."""
+    import re
+
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    from ketaclinic.patients import chart
+    from ketaclinic.patients.models import Patient
+
+    with time_machine.travel(NOW, tick=False):
+        services.enrolments_follow_courses()
+    csrf = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+    with time_machine.travel(NOW + timedelta(days=9), tick=False):
+        for role in ("prescriber", "nurse", "front_desk", "clinic_admin"):
+            user = world.users[role]
+            patient = Patient.objects.select_related("clinic").get(pk=world.patient_a2.pk)
+            together = chart.panels_for(user, patient)
+            ordered = sorted(chart._PANELS.values(), key=lambda p: (p.order, p.key))
+            keys = tuple(p.key for p in ordered if p.facts is not None)
+            facts = chart.panel_facts(patient.pk, tuple(p for p in ordered if p.facts))
+            alone = [
+                (panel.key, ctx)
+                for panel in ordered
+                if (ctx := panel.context(user, patient, facts[panel.key])) is not None
+            ]
+            assert [p.key for p in together] == [key for key, _ in alone] and keys
+            request = RequestFactory().get("/")
+            request.user = user
+            for panel, (_, ctx) in zip(together, alone, strict=True):
+                pair = [
+                    csrf.sub(
+                        "",
+                        render_to_string(panel.template, {"ctx": c, "patient": patient}, request),
+                    )
+                    for c in (panel.context, ctx)
+                ]
+                assert pair[0] == pair[1], (role, panel.key)
+            if role == "prescriber":
+                measures = next(p for p in together if p.key == "measures").context
+                timeline = measures["timeline"]
+                assert [s.appointment_id for s in timeline.sessions] == [
+                    a.pk for a in course.appointments.order_by("starts_at")
+                ]
+                assert {p.key for p in together} >= {"intake", "courses", "measures"}
+                summary = next(p for p in together if p.key == "intake").context["summary"]
+                assert summary.eligibility and summary.latest_measures
+                courses = next(p for p in together if p.key == "courses").context["courses"]
+                assert courses and courses[0].booked > 0
