@@ -1021,38 +1021,30 @@ def _audit_reading(
 # audit in a transaction) decides, in its own words: the answers are the same either way.
 
 
-def _reading_session_query(*, next_id: bool) -> CompiledModelQuery:
-    def build(session_id: int) -> Any:
-        queryset = TreatmentSession.objects.annotate(
-            baseline_check_id=_latest_check_value("id"),
-            **{f"baseline_{name}": _latest_check_value(name) for name in _BASELINE_FIELDS},
-        )
-        if next_id:
-            # The reading's id, taken now so the audit row (which names it) can be hashed
-            # before the write; an id taken and not used leaves a gap, nothing else.
-            queryset = queryset.annotate(
-                next_reading_id=RawSQL(
-                    "nextval(pg_get_serial_sequence(%s, 'id'))",
-                    (connection.ops.quote_name(VitalSign._meta.db_table),),
-                    output_field=BigIntegerField(),
-                )
-            )
-        return queryset.filter(pk=session_id)
-
-    return CompiledModelQuery(build, session_id=PLACEHOLDER_ID)
-
-
-_FOR_READING = _reading_session_query(next_id=False)
-_FOR_READING_PG = _reading_session_query(next_id=True)
+# The session with its pre-dose baseline and the reading's id, taken now so the audit row
+# (which names it) can be hashed before the write; an id taken and not used leaves a gap,
+# nothing else. Compiled to SQL once (core.compiled_query).
+_FOR_READING = CompiledModelQuery(
+    lambda session_id: TreatmentSession.objects.annotate(
+        baseline_check_id=_latest_check_value("id"),
+        **{f"baseline_{name}": _latest_check_value(name) for name in _BASELINE_FIELDS},
+        next_reading_id=RawSQL(
+            "nextval(pg_get_serial_sequence(%s, 'id'))",
+            (connection.ops.quote_name(VitalSign._meta.db_table),),
+            output_field=BigIntegerField(),
+        ),
+    ).filter(pk=session_id),
+    session_id=PLACEHOLDER_ID,
+)
 
 
 def session_for_reading(user: Any, session_id: Any) -> TreatmentSession:
     """The session a reading is posted to, scoped as `selectors.get_session` (403 without the
-    role anywhere, 404 when missing or at another clinic), read with what the reading needs:
-    one statement for both."""
+    role anywhere, 404 when missing or at another clinic); on PostgreSQL read with what the
+    one-statement write needs, in the same statement."""
     from ketaclinic.treatment_sessions import selectors
 
-    query = _FOR_READING_PG if connection.vendor == "postgresql" else _FOR_READING
+    query = _FOR_READING if connection.vendor == "postgresql" else None
     return selectors.get_session(user, session_id, "session.record", query=query)
 
 
@@ -1132,7 +1124,7 @@ def _reading_in_one_statement(
     next_id = session.__dict__.pop("next_reading_id", None)
     row = session
     if next_id is None:
-        found = _FOR_READING_PG.objects(session_id=session.pk)
+        found = _FOR_READING.objects(session_id=session.pk)
         if not found:
             return None
         row = found[0]
@@ -1162,7 +1154,7 @@ def _reading_in_one_statement(
         row.treatment,
         row.checked_in_at,
         row.scheduled_at,
-        row.__dict__["baseline_check_id"],  # annotated by _FOR_READING(_PG)
+        row.__dict__["baseline_check_id"],  # annotated by _FOR_READING
         *(f.get_db_prep_save(getattr(reading, f.attname), connection) for f in _READING_FIELDS),
     ]
     for alert in alerts:
