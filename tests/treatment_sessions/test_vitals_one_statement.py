@@ -249,3 +249,20 @@ def test_concurrent_readings_on_one_session_each_get_one_chained_audit_row(world
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
     assert "Audit chain intact" in out.getvalue()
+
+
+@POSTGRES
+def test_a_reading_from_the_pages_is_two_statements_on_postgresql(world):
+    """The pages pass the session they read: the service reads it with the baseline and
+    writes in one statement (was BEGIN, lock, insert, audit, COMMIT)."""
+    session = force_state(world, gate_passed(world), SessionStatus.DOSING)
+    nurse = world.users["nurse"]
+    services.session_record_vitals(actor=nurse, session=session, data={"spo2_pct": 97})
+    with CaptureQueriesContext(connection) as queries:
+        reading, alerts = services.session_record_vitals(
+            actor=nurse, session=session, data=ALERTING
+        )
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 2, statements
+    assert statements[1].startswith("WITH locked AS")
+    assert_recorded(reading, alerts, nurse)
