@@ -150,3 +150,28 @@ def test_concurrent_writers_keep_one_gap_free_chain() -> None:
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
     assert f"Audit chain intact: {len(events)} entries verified." in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_joined_write_appends_only_when_its_condition_holds() -> None:
+    """PostgreSQL: writes joined to the append's statement (`append_joined`) get their audit
+    row in the same statement, or none when the condition fails; elsewhere not used."""
+    if connection.vendor != "postgresql":
+        pytest.skip("one-statement appends are PostgreSQL's")
+    from ketaclinic.audit.services import JoinedWrite, append_joined, new_event
+
+    first = record_event(action=Action.LOGIN_FAILED, username="warm-up")  # the head exists
+    joined = JoinedWrite(
+        ctes="probe AS (SELECT CAST(%s AS integer) AS n)",
+        only_if="EXISTS (SELECT 1 FROM probe WHERE n > 0)",
+        returning="(SELECT n * 2 FROM probe)",
+    )
+    refused = new_event(action=Action.LOGIN_FAILED, username="no", changes={"n": "é\\"})
+    with CaptureQueriesContext(connection) as queries:
+        assert append_joined(refused, joined, [0]) is None
+    assert len(queries.captured_queries) == 1
+    assert refused.pk is None and AuditEvent.objects.order_by("-seq").first() == first
+    made = new_event(action=Action.LOGIN_FAILED, username="yes", changes={"n": "é\\"})
+    assert append_joined(made, joined, [21]) == (42,)
+    assert (made.seq, made.prev_hash) == (first.seq + 1, first.entry_hash)
+    assert_chained([first, made])

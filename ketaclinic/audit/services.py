@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -70,6 +71,42 @@ def _locked_head() -> AuditChainHead:
     return head
 
 
+def new_event(
+    *,
+    action: Action | str,
+    user: Any = None,
+    clinic: Any = None,
+    clinic_id: int | None = None,
+    patient_id: int | None = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    changes: Mapping[str, Any] | None = None,
+    detail: str = "",
+    username: str = "",
+) -> AuditEvent:
+    """The event `record_event` would append (unsaved, not yet chained)."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    ctx = context.current()
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return AuditEvent(
+        occurred_at=clock.now(),
+        user=user if authenticated else None,
+        username=(user.get_username() if authenticated else username)[:150],
+        clinic_id=clinic.pk if clinic is not None else clinic_id,
+        patient_id=patient_id,
+        action=str(action),
+        object_type=object_type,
+        object_id=str(object_id),
+        request_id=ctx.request_id,
+        source_ip=ctx.source_ip,
+        changes=_plain(dict(changes or {})),
+        detail=detail[:500],
+    )
+
+
 def record_event(
     *,
     action: Action | str,
@@ -85,24 +122,18 @@ def record_event(
     username: str = "",
 ) -> AuditEvent:
     """Append one event, chained to the previous one, inside the caller's transaction."""
-    if obj is not None:
-        object_type = object_type or obj._meta.label_lower
-        object_id = object_id or obj.pk
-    ctx = context.current()
-    authenticated = user is not None and getattr(user, "is_authenticated", False)
-    event = AuditEvent(
-        occurred_at=clock.now(),
-        user=user if authenticated else None,
-        username=(user.get_username() if authenticated else username)[:150],
-        clinic_id=clinic.pk if clinic is not None else clinic_id,
+    event = new_event(
+        action=action,
+        user=user,
+        clinic=clinic,
+        clinic_id=clinic_id,
         patient_id=patient_id,
-        action=str(action),
+        obj=obj,
         object_type=object_type,
-        object_id=str(object_id),
-        request_id=ctx.request_id,
-        source_ip=ctx.source_ip,
-        changes=_plain(dict(changes or {})),
-        detail=detail[:500],
+        object_id=object_id,
+        changes=changes,
+        detail=detail,
+        username=username,
     )
     if connection.vendor == "postgresql" and _append_in_one_statement(event):
         return event
@@ -147,7 +178,7 @@ def _sql_cast_type(field: Any) -> str:
     return str(field.cast_db_type(connection))
 
 
-def _one_statement_sql() -> str:
+def _one_statement_sql(joined: JoinedWrite | None = None) -> str:
     quote = connection.ops.quote_name
     head = quote(AuditChainHead._meta.db_table)
     fields = [
@@ -158,9 +189,12 @@ def _one_statement_sql() -> str:
     columns = ", ".join(quote(f.column) for f in fields)
     values = ", ".join(f"CAST(%s AS {_sql_cast_type(f)})" for f in fields)
     # Identifiers and types come from the models' meta; every value is a query parameter.
+    ctes = f"{joined.ctes}, " if joined else ""
+    only_if = f" AND ({joined.only_if})" if joined else ""
+    returning = f", {joined.returning}" if joined and joined.returning else ""
     return (
-        f"WITH head AS (SELECT {quote('seq')}, {quote('entry_hash')} FROM {head} "  # noqa: S608
-        f"WHERE {quote('id')} = %s FOR UPDATE), "
+        f"WITH {ctes}head AS (SELECT {quote('seq')}, {quote('entry_hash')} "  # noqa: S608
+        f"FROM {head} WHERE {quote('id')} = %s{only_if} FOR UPDATE), "
         f"new AS (SELECT {quote('seq')} + 1 AS next_seq, {quote('entry_hash')} AS prev, "
         f"encode(sha256(convert_to({quote('entry_hash')} || %s || ({quote('seq')} + 1)::text "
         f"|| %s, 'UTF8')), 'hex') AS hash FROM head), "
@@ -172,10 +206,35 @@ def _one_statement_sql() -> str:
         f"{quote('entry_hash')} = appended.{quote('entry_hash')} FROM appended "
         f"WHERE {head}.{quote('id')} = %s RETURNING appended.{quote('id')}, "
         f"appended.{quote('seq')}, appended.{quote('prev_hash')}, appended.{quote('entry_hash')}"
+        f"{returning}"
     )
 
 
-_ONE_STATEMENT_SQL: list[str] = []
+@dataclass(frozen=True)
+class JoinedWrite:
+    """Writes that travel in the audit append's own statement (PostgreSQL), so a write and its
+    audit row cost one round trip and are one atomic statement.
+
+    `ctes` are data-modifying CTEs ("name AS (...), ...") put before the append's own; the
+    event is appended only when `only_if` (an SQL condition, e.g. that a CTE wrote its row)
+    holds, and `returning` adds expressions after the event's id, seq, prev_hash, entry_hash.
+    The CTEs must write nothing unless `chain_head_exists_sql()` holds: without a chain head the
+    append cannot be made in the statement, and a write must never go without its audit row.
+    """
+
+    ctes: str
+    only_if: str
+    returning: str = ""
+
+
+_ONE_STATEMENT_SQL: dict[JoinedWrite | None, str] = {}
+
+
+def chain_head_exists_sql() -> str:
+    """An SQL condition: the chain head exists, so a joined append will be made."""
+    quote = connection.ops.quote_name
+    table = quote(AuditChainHead._meta.db_table)
+    return f"EXISTS (SELECT 1 FROM {table} WHERE {quote('id')} = 1)"  # noqa: S608
 
 
 def _append_in_one_statement(event: AuditEvent) -> bool:
@@ -187,26 +246,37 @@ def _append_in_one_statement(event: AuditEvent) -> bool:
     around the sequence number, so `chain_hash` (and `verify-audit`) recompute the same hash.
     False, with nothing written, when the chain head does not exist yet or the text cannot be
     split; the caller then takes the general path."""
+    return append_joined(event, None, []) is not None
+
+
+def append_joined(
+    event: AuditEvent, joined: JoinedWrite | None, params: list[Any]
+) -> tuple[Any, ...] | None:
+    """PostgreSQL: the caller's joined writes (with their `params`) and the append of `event`,
+    in one statement. The extra `returning` values, or None when nothing was appended: the
+    chain head is missing, the text cannot be split, or `only_if` did not hold (and then the
+    joined writes must have written nothing either; see `JoinedWrite`)."""
     parts = _hashed_text_around_seq(event)
     if parts is None:
-        return False
-    if not _ONE_STATEMENT_SQL:
-        _ONE_STATEMENT_SQL.append(_one_statement_sql())
+        return None
+    sql = _ONE_STATEMENT_SQL.get(joined)
+    if sql is None:
+        sql = _ONE_STATEMENT_SQL[joined] = _one_statement_sql(joined)
     fields = [
         f
         for f in AuditEvent._meta.concrete_fields
         if not f.primary_key and f.attname not in ("seq", "prev_hash", "entry_hash")
     ]
-    params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    # Prepared once per connection: every audited request runs this same text.
-    rows = run_prepared(_ONE_STATEMENT_SQL[0], [1, parts[0], parts[1], *params, 1])
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    # Prepared once per connection: every audited request runs one of these same texts.
+    rows = run_prepared(sql, [*params, 1, parts[0], parts[1], *values, 1])
     row = rows[0] if rows else None
-    if row is None:  # no chain head yet: nothing was inserted
-        return False
-    event.pk, event.seq, event.prev_hash, event.entry_hash = row
+    if row is None:  # no chain head yet, or `only_if` false: nothing was inserted
+        return None
+    event.pk, event.seq, event.prev_hash, event.entry_hash = row[:4]
     event._state.adding = False
     event._state.db = connection.alias
-    return True
+    return tuple(row[4:])
 
 
 def _append_and_advance(event: AuditEvent, head: AuditChainHead) -> None:

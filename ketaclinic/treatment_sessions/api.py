@@ -530,7 +530,8 @@ def record_administration(
 )
 @guarded
 def record_vitals(request: HttpRequest, session_id: int, payload: s.VitalsIn) -> Any:
-    session = _session(request, session_id, "session.record")
+    # The scope check reads what the reading needs too (one statement; issue 6).
+    session = services.session_for_reading(request.user, session_id)
     reading, alerts = services.session_record_vitals(
         actor=request.user, session=session, data=payload.model_dump()
     )

@@ -37,9 +37,17 @@ def sessions_for(user: Any, permission: str = "course.view") -> QuerySet[Treatme
     ).select_related("patient", "clinic", "chair")
 
 
-def get_session(user: Any, session_id: Any, permission: str = "course.view") -> TreatmentSession:
-    """One session, or 404 when missing or at a clinic where the user lacks the permission."""
-    return _scoped_session(user, session_id, permission, _SESSION)
+def get_session(
+    user: Any,
+    session_id: Any,
+    permission: str = "course.view",
+    *,
+    query: CompiledModelQuery | None = None,
+) -> TreatmentSession:
+    """One session, or 404 when missing or at a clinic where the user lacks the permission.
+    `query` (a compiled query of one session by `session_id`) reads it with other columns or
+    annotations than the usual joins; the scope is the same."""
+    return _scoped_session(user, session_id, permission, query or _SESSION)
 
 
 def _scoped_session(

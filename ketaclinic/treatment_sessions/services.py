@@ -15,13 +15,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, CharField, OuterRef, Subquery
+from django.db.models.expressions import RawSQL
 
 from ketaclinic.accounts import access
 from ketaclinic.accounts.choices import Role
 from ketaclinic.audit.choices import Action
-from ketaclinic.audit.services import record_event
+from ketaclinic.audit.services import (
+    JoinedWrite,
+    append_joined,
+    chain_head_exists_sql,
+    new_event,
+    record_event,
+)
 from ketaclinic.clinical import (
     TREATMENTS,
     InvalidInput,
@@ -961,6 +968,10 @@ def session_record_vitals(
     """One timed reading (BP, HR, SpO2, RR, MOAA/S); out-of-range values raise alerts."""
     _require(actor, "session.record", session.clinic_id)
     values = _clean_reading(data)
+    if connection.vendor == "postgresql":
+        written = _reading_in_one_statement(actor, session, values, data.get("taken_at"))
+        if written is not None:
+            return written
     with transaction.atomic():
         row = _monitoring(session)
         taken = _taken_at(data.get("taken_at"), row, "taken_at")
@@ -971,23 +982,192 @@ def session_record_vitals(
     return reading, alerts
 
 
-def _audit_reading(
+def _reading_event(
     actor: Any, row: TreatmentSession, readings: list[VitalSign], alerts: list[VitalAlert]
-) -> None:
-    record_event(
-        action=Action.CREATE,
-        user=actor,
-        clinic_id=row.clinic_id,
-        patient_id=row.patient_id,
-        object_type="treatment_sessions.vitalsign",
-        object_id=readings[0].pk if len(readings) == 1 else row.pk,
-        changes={
+) -> dict[str, Any]:
+    """What the audit row of readings says (the same on every path)."""
+    return {
+        "action": Action.CREATE,
+        "user": actor,
+        "clinic_id": row.clinic_id,
+        "patient_id": row.patient_id,
+        "object_type": "treatment_sessions.vitalsign",
+        "object_id": readings[0].pk if len(readings) == 1 else row.pk,
+        "changes": {
             "session": row.pk,
             "readings": [r.pk for r in readings],
             "alerts": [a.code for a in alerts],
         },
-        detail=f"{len(readings)} vital-sign reading(s), {len(alerts)} alert(s)",
+        "detail": f"{len(readings)} vital-sign reading(s), {len(alerts)} alert(s)",
+    }
+
+
+def _audit_reading(
+    actor: Any, row: TreatmentSession, readings: list[VitalSign], alerts: list[VitalAlert]
+) -> None:
+    record_event(**_reading_event(actor, row, readings, alerts))
+
+
+# --- One reading in one statement (PostgreSQL; issue 6) --------------------------------------
+#
+# Single readings arrive one request at a time, and each waited for seven round trips (token,
+# scope read, BEGIN, lock, insert, audit, COMMIT). Instead: the session is read once, without a
+# lock, with the pre-dose baseline and the id the reading will have (the scope check and the
+# clinical rule use that read); then one statement locks the session, checks that what the
+# reading was judged on is unchanged (state, clinic, patient, treatment, times, latest pre-dose
+# check), and writes the reading, its alerts and its audit row. One statement is one atomic
+# (and, outside a transaction, durably committed) transaction: all of it or none. When anything
+# differs, or a rule refuses, nothing is written and the general path (lock, check, write,
+# audit in a transaction) decides, in its own words: the answers are the same either way.
+
+
+# The session with its pre-dose baseline and the reading's id, taken now so the audit row
+# (which names it) can be hashed before the write; an id taken and not used leaves a gap,
+# nothing else. Compiled to SQL once (core.compiled_query).
+_FOR_READING = CompiledModelQuery(
+    lambda session_id: TreatmentSession.objects.annotate(
+        baseline_check_id=_latest_check_value("id"),
+        **{f"baseline_{name}": _latest_check_value(name) for name in _BASELINE_FIELDS},
+        next_reading_id=RawSQL(
+            "nextval(pg_get_serial_sequence(%s, 'id'))",
+            (connection.ops.quote_name(VitalSign._meta.db_table),),
+            output_field=BigIntegerField(),
+        ),
+    ).filter(pk=session_id),
+    session_id=PLACEHOLDER_ID,
+)
+
+
+def session_for_reading(user: Any, session_id: Any) -> TreatmentSession:
+    """The session a reading is posted to, scoped as `selectors.get_session` (403 without the
+    role anywhere, 404 when missing or at another clinic); on PostgreSQL read with what the
+    one-statement write needs, in the same statement."""
+    from ketaclinic.treatment_sessions import selectors
+
+    query = _FOR_READING if connection.vendor == "postgresql" else None
+    return selectors.get_session(user, session_id, "session.record", query=query)
+
+
+def _cast_type(field: Any) -> str:
+    # Text rather than varchar(n), as the audit append does: a too long value fails loudly.
+    return "text" if isinstance(field, CharField) else str(field.cast_db_type(connection))
+
+
+def _row_select(fields: list[Any]) -> str:
+    return ", ".join(f"CAST(%s AS {_cast_type(f)})" for f in fields)
+
+
+def _columns(fields: list[Any]) -> str:
+    return ", ".join(connection.ops.quote_name(f.column) for f in fields)
+
+
+_READING_FIELDS = list(VitalSign._meta.concrete_fields)
+_ALERT_FIELDS = [f for f in VitalAlert._meta.concrete_fields if not f.primary_key]
+_MONITORING_ORDER = sorted(MONITORING_STATUSES)
+_READING_WRITES: dict[int, JoinedWrite] = {}
+
+
+def _reading_write(alert_count: int) -> JoinedWrite:
+    """The lock, the re-check and the inserts of one reading with `alert_count` alerts."""
+    joined = _READING_WRITES.get(alert_count)
+    if joined is not None:
+        return joined
+    quote = connection.ops.quote_name
+
+    def col(model: Any, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    ts, check = TreatmentSession, PreDoseCheck
+    statuses = ", ".join(["%s"] * len(_MONITORING_ORDER))
+    # Identifiers come from the models' meta (quoted); every value is a query parameter.
+    ctes = [
+        f"locked AS (SELECT s.{col(ts, 'id')} FROM {quote(ts._meta.db_table)} s "  # noqa: S608
+        f"WHERE s.{col(ts, 'id')} = %s AND s.{col(ts, 'status')} IN ({statuses}) "
+        f"AND s.{col(ts, 'clinic')} = %s AND s.{col(ts, 'patient')} = %s "
+        f"AND s.{col(ts, 'treatment')} = %s "
+        f"AND s.{col(ts, 'checked_in_at')} IS NOT DISTINCT FROM CAST(%s AS timestamptz) "
+        f"AND s.{col(ts, 'scheduled_at')} IS NOT DISTINCT FROM CAST(%s AS timestamptz) "
+        f"AND (SELECT c.{col(check, 'id')} FROM {quote(check._meta.db_table)} c "
+        f"WHERE c.{col(check, 'session')} = s.{col(ts, 'id')} "
+        f"ORDER BY c.{col(check, 'recorded_at')} DESC, c.{col(check, 'id')} DESC "
+        f"LIMIT 1) IS NOT DISTINCT FROM CAST(%s AS bigint) "
+        f"AND {chain_head_exists_sql()} FOR UPDATE OF s)",
+        f"reading AS (INSERT INTO {quote(VitalSign._meta.db_table)} "  # noqa: S608
+        f"({_columns(_READING_FIELDS)}) SELECT {_row_select(_READING_FIELDS)} "
+        f"FROM locked RETURNING {col(VitalSign, 'id')})",
+    ]
+    returning = ""
+    if alert_count:
+        rows = " UNION ALL ".join(
+            [f"SELECT {_row_select(_ALERT_FIELDS)} FROM reading"] * alert_count  # noqa: S608
+        )
+        ctes.append(
+            f"alerts AS (INSERT INTO {quote(VitalAlert._meta.db_table)} "
+            f"({_columns(_ALERT_FIELDS)}) {rows} RETURNING {col(VitalAlert, 'id')})"
+        )
+        # Ids are given in the order the rows are inserted: the order of `alerts`.
+        alert_id = col(VitalAlert, "id")
+        returning = f"(SELECT array_agg({alert_id} ORDER BY {alert_id}) FROM alerts)"  # noqa: S608
+    joined = JoinedWrite(
+        ctes=", ".join(ctes), only_if="EXISTS (SELECT 1 FROM reading)", returning=returning
     )
+    _READING_WRITES[alert_count] = joined
+    return joined
+
+
+def _reading_in_one_statement(
+    actor: Any, session: TreatmentSession, values: dict[str, int | None], taken_value: Any
+) -> tuple[VitalSign, list[VitalAlert]] | None:
+    """The reading, its alerts and its audit row in one statement; None, with nothing
+    written, when the general path must decide (see above)."""
+    # An id is used once: popped, so a session read for one reading reads afresh for the next.
+    next_id = session.__dict__.pop("next_reading_id", None)
+    row = session
+    if next_id is None:
+        found = _FOR_READING.objects(session_id=session.pk)
+        if not found:
+            return None
+        row = found[0]
+        next_id = row.__dict__.pop("next_reading_id")
+    if row.status not in MONITORING_STATUSES or row.clinic_id != session.clinic_id:
+        return None
+    try:
+        reading = VitalSign(
+            pk=next_id,
+            session=row,
+            taken_at=_taken_at(taken_value, row, "taken_at"),
+            source=VitalsSource.MANUAL,
+            client_id="",
+            recorded_by=actor,
+            recorded_at=clock.now(),
+            **values,
+        )
+        alerts = _alerts_for(row, reading, values, _baseline(row))
+    except ValidationError:
+        return None
+    event = new_event(**_reading_event(actor, row, [reading], alerts))
+    params: list[Any] = [
+        row.pk,
+        *_MONITORING_ORDER,
+        row.clinic_id,
+        row.patient_id,
+        row.treatment,
+        row.checked_in_at,
+        row.scheduled_at,
+        row.__dict__["baseline_check_id"],  # annotated by _FOR_READING
+        *(f.get_db_prep_save(getattr(reading, f.attname), connection) for f in _READING_FIELDS),
+    ]
+    for alert in alerts:
+        params += [f.get_db_prep_save(getattr(alert, f.attname), connection) for f in _ALERT_FIELDS]
+    returned = append_joined(event, _reading_write(len(alerts)), params)
+    if returned is None:
+        return None
+    alert_ids = returned[0] if alerts else []
+    for instance, pk in [(reading, reading.pk), *zip(alerts, alert_ids, strict=True)]:
+        instance.pk = pk
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return reading, alerts
 
 
 def session_ingest_vitals(
