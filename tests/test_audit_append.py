@@ -157,7 +157,15 @@ def test_a_joined_write_appends_only_when_its_condition_holds() -> None:
     """PostgreSQL: writes joined to the append's statement (`append_joined`) get their audit
     row in the same statement, or none when the condition fails; elsewhere not used."""
     if connection.vendor != "postgresql":
-        pytest.skip("one-statement appends are PostgreSQL's")
+        # SQLite has no one-statement append: an event and the caller's write share the
+        # caller's transaction on the general path, and leave nothing when it fails.
+        with pytest.raises(RuntimeError), transaction.atomic():
+            record_event(action=Action.LOGIN_FAILED, username="rolled back")
+            raise RuntimeError("the caller's write failed")
+        assert not AuditEvent.objects.filter(username="rolled back").exists()
+        kept = record_event(action=Action.LOGIN_FAILED, username="kept")
+        assert AuditEvent.objects.get(username="kept") == kept
+        return
     from ketaclinic.audit.services import JoinedWrite, append_joined, new_event
 
     first = record_event(action=Action.LOGIN_FAILED, username="warm-up")  # the head exists
