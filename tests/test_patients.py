@@ -634,3 +634,52 @@ def test_chart_of_a_patient_without_records_asks_every_panel_in_one_query(
     ):
         assert sum(f'"{table}"' in s for s in sql) == 1, table
     assert "No ketamine or esketamine recorded for this patient." in page.content.decode()
+
+
+# The list's rows as the template loop wrote them before they were written in Python.
+_OLD_ROWS_TEMPLATE = (
+    "{% for p in rows %}"
+    '<tr><td><a href="{{ p.chart_url }}">{{ p.last_name }}, {{ p.first_name }}</a></td>'
+    "<td>{{ p.date_of_birth.isoformat }}</td><td>{{ p.mrn }}</td><td>{{ p.clinic.name }}</td>"
+    "<td>{{ p.phone }}</td></tr>\n"
+    "{% empty %}"
+    '<tr><td colspan="5">No patients match. Check the spelling, or search by date of birth or '
+    "MRN.</td></tr>{% endfor %}"
+)
+
+
+def test_list_rows_are_the_template_rows_with_every_text_escaped(
+    world: World, client_for: Any
+) -> None:
+    from django.template import Context, Template
+    from django.urls import reverse
+
+    from ketaclinic.patients.views import _LIST_COLUMNS, _patient_rows_html
+
+    PatientFactory(
+        clinic=world.clinic_a,
+        last_name='<b>O\'Brien & "Sons"</b>',
+        first_name="Zoë <script>",
+        phone="<555> & '1'",
+    )
+    patients = list(
+        Patient.objects.filter(clinic=world.clinic_a)
+        .select_related("clinic")
+        .order_by("last_name", "first_name", "id")
+    )
+    for patient in patients:
+        patient.chart_url = reverse("patients:chart", args=[patient.pk])  # type: ignore[attr-defined]
+    old = Template(_OLD_ROWS_TEMPLATE).render(Context({"rows": patients})).rstrip("\n")
+    rows = list(
+        Patient.objects.filter(clinic=world.clinic_a)
+        .order_by("last_name", "first_name", "id")
+        .values_list(*_LIST_COLUMNS)
+    )
+    assert len(rows) >= 2
+    assert str(_patient_rows_html(rows)) == old
+    assert "&lt;script&gt;" in old and "&#x27;" in old and "<script>" not in old
+    empty = Template(_OLD_ROWS_TEMPLATE).render(Context({"rows": []}))
+    assert str(_patient_rows_html([])) == empty
+    # The page itself shows them: a search finds the patient, escaped.
+    html = client_for("nurse").get("/patients/", {"q": "Zo"}).content.decode()
+    assert "Zoë &lt;script&gt;" in html and "Zoë <script>" not in html
