@@ -24,6 +24,8 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ketaclinic.accounts import access
@@ -206,6 +208,52 @@ def _guard_reasons(
     return reasons
 
 
+def _hm(value: datetime) -> str:
+    """`value|clock_time:"H:i"` (the current time zone, as the template shows times)."""
+    return timezone.localtime(value).strftime("%H:%M")
+
+
+def _or_dash(value: Any) -> str:
+    """`value|default:"–"`, escaped."""
+    return escape(value) if value else "–"
+
+
+def _flowsheet_rows_html(check: Any, vitals: list[Any]) -> SafeString:
+    """The flowsheet's rows (the pre-dose check, then every reading), every text escaped:
+    the page a nurse reloads at the chair, written here rather than by a template loop."""
+    head = ""
+    if check:
+        head = (
+            f'<tr class="muted"><td>{_hm(check.recorded_at)} pre-dose</td>'
+            f"<td>{escape(check.systolic_mmhg)}/{escape(check.diastolic_mmhg)}</td>"
+            f"<td>{_or_dash(check.heart_rate_bpm)}</td><td>{_or_dash(check.spo2_pct)}</td>"
+            f"<td>{_or_dash(check.respiratory_rate_per_min)}</td><td>–</td>"
+            f"<td>{escape(check.recorded_by)}</td></tr>"
+        )
+    readings = "".join(
+        f'<tr data-testid="vitals-row"><td>{_hm(v.taken_at)}</td>'
+        f"<td>{_or_dash(v.systolic_mmhg)}/{_or_dash(v.diastolic_mmhg)}</td>"
+        f"<td>{_or_dash(v.heart_rate_bpm)}</td><td>{_or_dash(v.spo2_pct)}</td>"
+        f"<td>{_or_dash(v.respiratory_rate_per_min)}</td>"
+        f"<td>{'–' if v.moaas is None else escape(v.moaas)}</td>"
+        f"<td>{escape(v.recorded_by)}{' (device)' if v.source == 'device' else ''}</td></tr>"
+        for v in vitals
+    )
+    return SafeString(f"{head}\n      {readings}")
+
+
+def _history_html(history: list[Any]) -> SafeString:
+    """The session's status changes as list items, every text escaped."""
+    return SafeString(
+        "".join(
+            f"<li>{timezone.localtime(t.at).strftime('%Y-%m-%d %H:%M')} "
+            f"{escape(t.get_from_status_display())} → {escape(t.get_to_status_display())} "
+            f"by {escape(t.actor)}{f': {escape(t.reason)}' if t.reason else ''}</li>"
+            for t in history
+        )
+    )
+
+
 def _workspace(
     request: AuthenticatedRequest, session: TreatmentSession, **overrides: Any
 ) -> dict[str, Any]:
@@ -260,6 +308,7 @@ def _workspace(
             for e in drawn
         ],
         "vitals": rows.vitals,
+        "flowsheet_rows": _flowsheet_rows_html(check, rows.vitals),
         "alerts": rows.alerts,
         "open_alerts": rows.open_alerts,
         "cadss": rows.cadss,
@@ -268,6 +317,7 @@ def _workspace(
         "discharges": discharges,
         "discharge": rows.latest_discharge,
         "history": rows.history,
+        "history_items": _history_html(rows.history),
         "pre_session": pre_session,
         "safety_flags": rows.safety_flags,
         "observation": _observation(session, devices, now),
