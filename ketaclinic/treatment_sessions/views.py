@@ -140,6 +140,18 @@ def _steps(session: TreatmentSession) -> list[dict[str, Any]]:
     return steps
 
 
+def _steps_html(steps: list[dict[str, Any]]) -> SafeString:
+    """The step list's items (keys and states are fixed words; labels escaped anyway)."""
+    return SafeString(
+        "".join(
+            f'<li class="{step["state"]}" data-testid="step-{step["key"]}" '
+            f'data-state="{step["state"]}">{number}. {escape(step["label"])}'
+            f"{' ✓ ' + _hm(step['at']) if step['at'] else ''}</li>"
+            for number, step in enumerate(steps, start=1)
+        )
+    )
+
+
 def _first_dose_at(session: TreatmentSession, devices: list[Any]) -> datetime | None:
     if devices:
         return devices[0].administered_at
@@ -288,7 +300,7 @@ def _workspace(
         "is_esketamine": treatment.is_esketamine,
         "can_record": can_record,
         "can_sign": can_sign,
-        "steps": _steps(session),
+        "steps_html": _steps_html(_steps(session)),
         "checks": checks,
         "check": check,
         "orders": orders,

@@ -81,3 +81,29 @@ def test_flowsheet_rows_and_history_are_the_template_markup(world, zone):
     assert str(_flowsheet_rows_html(None, [])) == Template(_OLD_ROWS).render(
         Context({"check": None, "vitals": []})
     )
+
+
+_OLD_STEPS = (
+    "{% load session_numbers %}"
+    '{% for step in steps %}<li class="{{ step.state }}" data-testid="step-{{ step.key }}" '
+    'data-state="{{ step.state }}">{{ forloop.counter }}. {{ step.label }}{% if step.at %} ✓ '
+    '{{ step.at|clock_time:"H:i" }}{% endif %}</li>{% endfor %}'
+)
+
+
+@pytest.mark.parametrize(
+    "status", [SessionStatus.DOSING, SessionStatus.OBSERVING, SessionStatus.STOPPED_EARLY]
+)
+def test_the_step_list_is_the_template_markup(world, status):
+    from ketaclinic.treatment_sessions.views import _steps, _steps_html
+
+    reached = SessionStatus.DOSING if status == SessionStatus.STOPPED_EARLY else status
+    session = force_state(world, gate_passed(world), reached)
+    session.status = status  # the step list reads only the status and the timestamps
+    steps = _steps(session)
+    assert any(step["at"] for step in steps)
+    with timezone.override("America/New_York"):
+        old = Template(_OLD_STEPS).render(Context({"steps": steps}))
+        assert str(_steps_html(steps)) == old
+    assert old.count("<li ") == 6
+    assert ('class="skipped"' in old) == (status == SessionStatus.STOPPED_EARLY)
