@@ -201,6 +201,27 @@ def test_audit_appends_inside_a_callers_transaction_without_a_savepoint(world: W
     assert not AuditEvent.objects.filter(detail="rolled back").exists()
 
 
+def test_values_queries_run_together_give_their_tuples(world: World) -> None:
+    from ketaclinic.core.compiled_query import objects_together
+
+    nurse = world.users["nurse"]
+    start = clock.now() - timedelta(minutes=1)
+    record_event(action="read", user=nurse, changes={"n": 1}, detail="first")
+    record_event(action="export", user=nurse, changes={"n": 2}, detail="second")
+    calls: list[Any] = [
+        (_EVENTS_SINCE, {"user_id": nurse.pk, "since": start, "action": "read"}),
+        (_TOKENS, {"user_id": nurse.pk}),
+        (_EVENTS_SINCE, {"user_id": nurse.pk, "since": start, "action": "export"}),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        together = objects_together(calls)
+    assert together[0] == _EVENTS_SINCE.tuples(user_id=nurse.pk, since=start, action="read")
+    assert together[2] == _EVENTS_SINCE.tuples(user_id=nurse.pk, since=start, action="export")
+    assert [row[2] for row in together[0]] == [{"n": 1}] and together[2][0][3] == "export"
+    assert together[1] == _TOKENS.objects(user_id=nurse.pk)
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+
+
 def test_values_query_tuples_are_the_values_list_rows(world: World) -> None:
     nurse = world.users["nurse"]
     start = clock.now() - timedelta(minutes=1)

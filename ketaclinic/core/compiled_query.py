@@ -24,7 +24,7 @@ alert inbox's), and persistent connections (CONN_MAX_AGE) keep the prepared stat
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -272,6 +272,9 @@ class CompiledValuesQuery(_CompiledQuery):
         """Run the query with these values; one tuple per row in the order of `.values()`
         (as `.values_list()` gives: no dict per row, for long lists read on hot paths)."""
         compiled, fetched = self._run(using, values)
+        return self._results_of(compiled, fetched, using)
+
+    def _results_of(self, compiled: _Compiled, fetched: list[Any], using: str) -> list[Any]:
         return [tuple(row) for row in compiled.results(fetched)]
 
 
@@ -283,6 +286,9 @@ class CompiledModelQuery(_CompiledQuery):
 
     def objects(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Any]:
         compiled, fetched = self._run(using, values)
+        return self._instances(compiled, fetched, using)
+
+    def _results_of(self, compiled: _Compiled, fetched: list[Any], using: str) -> list[Any]:
         return self._instances(compiled, fetched, using)
 
     def _instances(self, compiled: _Compiled, fetched: list[Any], using: str) -> list[Any]:
@@ -306,9 +312,12 @@ class CompiledModelQuery(_CompiledQuery):
 
 
 def objects_together(
-    calls: list[tuple[CompiledModelQuery, dict[str, Any]]], *, using: str = DEFAULT_DB_ALIAS
+    calls: Sequence[tuple[CompiledModelQuery | CompiledValuesQuery, dict[str, Any]]],
+    *,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> list[list[Any]]:
-    """`query.objects(**values)` for each (query, values), in one round trip on PostgreSQL.
+    """`query.objects(**values)` for each (query, values), in one round trip on PostgreSQL
+    (`query.tuples(**values)` for a CompiledValuesQuery).
 
     Why: a page that reads a dozen small tables of one record waited for a dozen round trips.
     On PostgreSQL the prepared statements go through psycopg's pipeline mode: all are sent, then
@@ -319,7 +328,7 @@ def objects_together(
     connection = connections[using]
     bound = [query._bind(using, values) for query, values in calls]
     if connection.vendor != "postgresql" or len(bound) < 2 or _PreparingCursor is None:
-        return [query.objects(using=using, **values) for query, values in calls]
+        return [query._results_of(*query._run(using, values), using) for query, values in calls]
     pipeline = _Pipeline(connection, [(compiled.sql, params) for compiled, params in bound])
     connection.validate_thread_sharing()
     wrapper: Any = _LoggedAsWritten if connection.queries_logged else CursorWrapper
@@ -330,6 +339,6 @@ def objects_together(
         )
     fetched = pipeline.results
     return [
-        query._instances(compiled, rows, using)
+        query._results_of(compiled, rows, using)
         for (query, _), (compiled, _), rows in zip(calls, bound, fetched, strict=True)
     ]

@@ -208,6 +208,7 @@ def outcomes_reads(patient_id: int, present: Presence, reads: Any) -> dict[str, 
         if present.enrolment
         else None,
         "alerts": reads.add(_PATIENT_ALERTS, patient_id=patient_id) if present.alerts else None,
+        "points": reads.add(_POINTS, patient_id=patient_id) if present.responses else None,
     }
 
 
@@ -268,13 +269,15 @@ def _flags(text: str | None) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
-def points_by_instrument(patient_id: int, tz: ZoneInfo) -> dict[str, list[ScorePoint]]:
+def points_by_instrument(
+    patient_id: int, tz: ZoneInfo, rows: list[Any] | None = None
+) -> dict[str, list[ScorePoint]]:
     """Every score of a patient by instrument, oldest first (plain tuples: a two-year chart
-    reads hundreds of them)."""
+    reads hundreds of them); `rows`: the same read made already with the chart's reads."""
     grouped: dict[str, list[ScorePoint]] = defaultdict(list)
-    for pk, instrument, completed_utc, total, severity, flags in _POINTS.tuples(
-        patient_id=patient_id
-    ):
+    if rows is None:
+        rows = _POINTS.tuples(patient_id=patient_id)
+    for pk, instrument, completed_utc, total, severity, flags in rows:
         completed_at = completed_utc.replace(tzinfo=UTC)
         grouped[instrument].append(
             ScorePoint(pk, completed_at, completed_at.astimezone(tz).date(), total, severity,
@@ -403,7 +406,14 @@ def patient_outcomes(
     else:
         enrolment = latest_enrolment(patient.pk) if present.enrolment else None
     timeline = timeline_for(enrolment) if enrolment else None
-    grouped = points_by_instrument(patient.pk, tz) if present.responses else {}
+    if read is not None:
+        grouped = (
+            points_by_instrument(patient.pk, tz, read["points"].rows())
+            if read["points"] is not None
+            else {}
+        )
+    else:
+        grouped = points_by_instrument(patient.pk, tz) if present.responses else {}
     # The clinic's only outcome choice is the MADRS remission cut-off: read it when it matters.
     settings = None
     if "madrs" in grouped:

@@ -56,11 +56,12 @@ class ChartReads:
     """The model reads the panels ask for before any of them is built, run together."""
 
     def __init__(self) -> None:
-        self._calls: list[tuple[CompiledModelQuery, dict[str, Any]]] = []
+        self._calls: list[tuple[CompiledModelQuery | CompiledValuesQuery, dict[str, Any]]] = []
         self._results: list[list[Any]] | None = None
 
-    def add(self, query: CompiledModelQuery, **values: Any) -> ReadHandle:
-        """Ask for `query.objects(**values)`; the handle gives the rows after `run()`."""
+    def add(self, query: CompiledModelQuery | CompiledValuesQuery, **values: Any) -> ReadHandle:
+        """Ask for `query.objects(**values)` (`query.tuples(**values)` for a values query); the
+        handle gives the rows after `run()`."""
         if self._results is not None:
             raise RuntimeError("the chart's reads have already run")
         self._calls.append((query, values))

@@ -419,6 +419,32 @@ def test_chart_score_series_reads_as_the_orm_does(world, enrolled, clock):
     assert grouped["phq9"][-1].suicidal_ideation and not grouped["phq9"][0].suicidal_ideation
 
 
+def test_chart_reads_the_scores_with_its_other_reads(world, enrolled, clock):
+    # The score series travels with the chart's other reads (patients.chart.ChartReads: one
+    # round trip on PostgreSQL) and gives the trajectories the panel's own read gives.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.measures import selectors
+    from ketaclinic.patients.chart import ChartReads
+
+    weekly_scores(world, 6)
+    patient = world.patient_a
+    present = selectors.presence(patient.pk, checkins_since=services.clock.now())
+    reads = ChartReads()
+    handles = selectors.outcomes_reads(patient.pk, present, reads)
+    reads.run()
+    with CaptureQueriesContext(connection) as queries:
+        together = selectors.patient_outcomes(patient, present=present, read=handles)
+    assert not any("measures_response" in q["sql"] for q in queries.captured_queries)
+    alone = selectors.patient_outcomes(patient)
+    assert together.trajectories == alone.trajectories
+    assert [len(t.points) for t in together.trajectories] == [6]
+    # A patient without scores asks for no score read at all.
+    empty = selectors.outcomes_reads(patient.pk, selectors.Presence(responses=False), ChartReads())
+    assert empty["points"] is None
+
+
 def _rows_from_models(alerts, now) -> str:
     """The inbox rows as the page wrote them from model instances (before the rows were read
     as tuples): the reference the tuple rows are held to."""
