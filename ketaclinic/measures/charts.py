@@ -208,17 +208,17 @@ def line_chart(
             Marker(scale.x(s.on), s.label) for s in timeline.sessions if start <= s.on <= end
         ]
     # scale.x() and scale.y() inlined (the same arithmetic, so the same rounded pixels): a
-    # two-year chart places hundreds of dots.
+    # two-year chart places hundreds of dots. A score has few distinct values, so each value's
+    # height is computed once.
     plot_w, days, first = width - LEFT - RIGHT, scale.days, scale.start
     plot_h, low, value_span = height - TOP - BOTTOM, scale.low, scale.span
+    heights = {
+        value: round(TOP + plot_h * (1 - (value - low) / value_span), 1)
+        for value in {point[1] for point in series.points}
+    }
     dots = tuple(
         [
-            Dot(
-                round(LEFT + plot_w * (day - first).days / days, 1),
-                round(TOP + plot_h * (1 - (value - low) / value_span), 1),
-                label,
-                flagged,
-            )
+            Dot(round(LEFT + plot_w * (day - first).days / days, 1), heights[value], label, flagged)
             for day, value, label, flagged in series.points
         ]
     )
