@@ -210,12 +210,19 @@ def detect_relapse(
     base = _check_baseline(definition, baseline)
     if isinstance(scores, str | bytes) or not isinstance(scores, Sequence):
         raise InvalidInput("scores must be a sequence of (date, score) pairs")
+    low, high = definition.score_range
     checked: list[tuple[date, int]] = []
     for position, entry in enumerate(scores, start=1):
         if not isinstance(entry, tuple | list) or len(entry) != 2:
             raise InvalidInput(f"score {position} must be a (date, score) pair, got {entry!r}")
-        when = require_date(entry[0], f"date of score {position}")
-        checked.append((when, _check_score(definition, entry[1], f"score {position}")))
+        when, value = entry
+        # The common case checked without building the field names of the error messages (a
+        # two-year chart checks hundreds of scores); anything else goes through the checks
+        # that name the field.
+        if type(when) is not date or type(value) is not int or not low <= value <= high:
+            when = require_date(when, f"date of score {position}")
+            value = _check_score(definition, value, f"score {position}")
+        checked.append((when, value))
     checked.sort(key=lambda pair: pair[0])
 
     def relapsing(value: int) -> bool:
