@@ -172,6 +172,40 @@ def test_get_patient_keeps_the_clinic_and_portal_scopes(world: World) -> None:
         access.get_patient(patient_user, world.patient_a.pk, "portal.own")
 
 
+@pytest.mark.parametrize("patient_id", ["0", str(2**63), "abc"])
+def test_get_patient_with_reads_answers_get_patients_404s(world: World, patient_id: Any) -> None:
+    asked: list[int] = []
+    with pytest.raises(Http404):
+        access.get_patient_with(world.users["nurse"], patient_id, lambda pk: asked.append(pk) or [])
+    assert asked == []  # refused before anything is read
+
+
+def test_get_patient_with_reads_scopes_the_patient_and_reads_in_one_round_trip(
+    world: World,
+) -> None:
+    nurse = world.users["nurse"]
+    account_services.api_token_create(actor=nurse, name="one", days=3)
+    calls = [(_TOKENS, {"user_id": nurse.pk}), (_MEMBERSHIPS, {"user_id": nurse.pk})]
+    access.clinic_ids_for(nurse, "patient.view")  # the scope's memberships, read once per user
+    with CaptureQueriesContext(connection) as queries:
+        patient, (tokens, memberships) = access.get_patient_with(
+            nurse, str(world.patient_a2.pk), lambda pk: calls
+        )
+    assert patient == world.patient_a2 and patient.clinic == world.clinic_a
+    assert tokens == _TOKENS.objects(user_id=nurse.pk) and len(tokens) == 1
+    assert memberships == _MEMBERSHIPS.objects(user_id=nurse.pk)
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+    # Out of reach: the same 404 as get_patient, the reads' rows never handed out.
+    for user, pk in ((nurse, world.patient_b.pk), (world.users["other_clinic_nurse"], patient.pk)):
+        with pytest.raises(Http404):
+            access.get_patient_with(user, pk, lambda pk: calls)
+    patient_user = world.users["patient"]
+    own, rows = access.get_patient_with(
+        patient_user, world.patient_a.pk, lambda pk: [], "portal.own"
+    )
+    assert own == world.patient_a and rows == []
+
+
 def test_huge_ids_in_api_paths_answer_404_not_500(world: World, client_for: Any) -> None:
     _, raw = account_services.api_token_create(actor=world.users["nurse"], name="t", days=1)
     from django.test import Client

@@ -7,6 +7,7 @@ the permission answer 404, exactly like a missing object, so ids cannot be probe
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
@@ -18,6 +19,7 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_ID,
     CompiledModelQuery,
     CompiledValuesQuery,
+    objects_together,
 )
 
 if TYPE_CHECKING:
@@ -173,6 +175,27 @@ def patients_for(user: Any, permission: str = "patient.view") -> QuerySet[Patien
 
 def get_patient(user: Any, patient_id: Any, permission: str = "patient.view") -> Patient:
     """One patient, or 404 when missing or outside the user's reach; 403 without the role at all."""
+    pk = _patient_pk(user, patient_id, permission)
+    found = _patient_with_clinic().objects(patient_id=pk)
+    return _in_reach(user, found[0] if found else None, permission)
+
+
+def get_patient_with(
+    user: Any,
+    patient_id: Any,
+    reads: Callable[[int], Sequence[tuple[Any, dict[str, Any]]]],
+    permission: str = "patient.view",
+) -> tuple[Patient, list[list[Any]]]:
+    """`get_patient`, with the compiled reads `reads(pk)` asks for made in the same round trip
+    (core.compiled_query.objects_together): a page that reads more about the patient does not
+    wait for the patient's row first. Their rows are dropped unseen when the patient is out of
+    reach (the same 404)."""
+    pk = _patient_pk(user, patient_id, permission)
+    found, *rows = objects_together([(_patient_with_clinic(), {"patient_id": pk}), *reads(pk)])
+    return _in_reach(user, found[0] if found else None, permission), rows
+
+
+def _patient_pk(user: Any, patient_id: Any, permission: str) -> int:
     require(user, permission)
     try:
         pk = int(patient_id)
@@ -180,8 +203,10 @@ def get_patient(user: Any, patient_id: Any, permission: str = "patient.view") ->
         raise Http404 from None
     if not 0 < pk < 2**63:  # outside any key column: no such patient (and no database error)
         raise Http404
-    found = _patient_with_clinic().objects(patient_id=pk)
-    patient = found[0] if found else None
+    return pk
+
+
+def _in_reach(user: Any, patient: Patient | None, permission: str) -> Patient:
     # The same scope as patients_for(): the user's own record through the portal, else a
     # patient of a clinic where they hold the permission.
     if patient is None or not (

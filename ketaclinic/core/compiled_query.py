@@ -268,6 +268,10 @@ class CompiledValuesQuery(_CompiledQuery):
         names = compiled.names
         return [dict(zip(names, row, strict=True)) for row in compiled.results(fetched)]
 
+    def columns(self, *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, ...]:
+        """The names of the values in each of `tuples()`'s rows, in order."""
+        return self._bind(using, self._placeholders)[0].names
+
     def tuples(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Any]:
         """Run the query with these values; one tuple per row in the order of `.values()`
         (as `.values_list()` gives: no dict per row, for long lists read on hot paths)."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ketaclinic.accounts import access
 from ketaclinic.core import clock
 from ketaclinic.core.compiled_query import (
     PLACEHOLDER_DATETIME,
@@ -136,18 +137,47 @@ def panel_facts(patient_id: int, panels: tuple[Panel, ...]) -> dict[str, dict[st
     if not panels:
         return {}
     since = clock.now() - timedelta(days=RECENT_DAYS)
-    rows = _facts_query(panels).rows(patient_id=patient_id, since=since)
-    row = rows[0] if rows else {}
+    query = _facts_query(panels)
+    rows = query.tuples(patient_id=patient_id, since=since)
+    return _facts_by_panel(panels, query.columns(), rows[0] if rows else None)
+
+
+def _facts_by_panel(
+    panels: tuple[Panel, ...], columns: tuple[str, ...], row: tuple[Any, ...] | None
+) -> dict[str, dict[str, Any]]:
     facts: dict[str, dict[str, Any]] = {p.key: {} for p in panels}
-    for column, value in row.items():
+    for column, value in zip(columns, row or (), strict=False):
         index, name = column[1:].split("_", 1)
         facts[panels[int(index)].key][name] = value
     return facts
 
 
-def panels_for(user: Any, patient: Patient) -> list[RenderedPanel]:
-    ordered = sorted(_PANELS.values(), key=lambda p: (p.order, p.key))
-    facts = panel_facts(patient.pk, tuple(p for p in ordered if p.facts is not None))
+def _ordered() -> list[Panel]:
+    return sorted(_PANELS.values(), key=lambda p: (p.order, p.key))
+
+
+def patient_and_facts(user: Any, patient_id: Any) -> tuple[Patient, dict[str, dict[str, Any]]]:
+    """The chart's patient, read and scoped as `access.get_patient` does (the same 404s), and
+    every panel's facts about them, in one round trip on PostgreSQL."""
+    panels = tuple(p for p in _ordered() if p.facts is not None)
+    if not panels:
+        return access.get_patient(user, patient_id), {}
+    since = clock.now() - timedelta(days=RECENT_DAYS)
+    query = _facts_query(panels)
+    patient, (rows,) = access.get_patient_with(
+        user, patient_id, lambda pk: [(query, {"patient_id": pk, "since": since})]
+    )
+    return patient, _facts_by_panel(panels, query.columns(), rows[0] if rows else None)
+
+
+def panels_for(
+    user: Any, patient: Patient, facts: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[RenderedPanel]:
+    """The panels the user sees on the patient's chart (`facts`: from `patient_and_facts`,
+    else read here)."""
+    ordered = _ordered()
+    if facts is None:
+        facts = panel_facts(patient.pk, tuple(p for p in ordered if p.facts is not None))
     reads = ChartReads()
     prepared = {
         panel.key: panel.prepare(user, patient, facts[panel.key], reads)

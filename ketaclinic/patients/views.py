@@ -104,7 +104,7 @@ def patient_create(request: AuthenticatedRequest) -> HttpResponse:
 
 @login_required
 def patient_chart(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
-    patient = access.get_patient(request.user, patient_id)
+    patient, facts = chart.patient_and_facts(request.user, patient_id)
     record_event(
         action=Action.READ,
         user=request.user,
@@ -119,7 +119,7 @@ def patient_chart(request: AuthenticatedRequest, patient_id: int) -> HttpRespons
         {
             "patient": patient,
             "can_edit": access.has_permission(request.user, "patient.edit", patient.clinic_id),
-            "panels": chart.panels_for(request.user, patient),
+            "panels": chart.panels_for(request.user, patient, facts),
         },
     )
 
