@@ -65,7 +65,11 @@ def _chart(patient_id: int) -> HttpResponseRedirect:
 def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
     access.require(request.user, "measures.view")
     now = clock.now()
-    clinics, shifts = selectors.inbox_clinics_and_shifts(request.user, now)
+    # Asked for without filter or page: the default view's first page is read with the rest.
+    reads = selectors.inbox_reads(
+        request.user, now, first_page_size=None if request.GET else PAGE_SIZE
+    )
+    clinics, shifts, counts = reads.clinics, reads.shifts, reads.counts
     form = forms.AlertFilterForm(request.GET or None, clinics=clinics)
     query = selectors.AlertFilter()
     if form.is_valid():
@@ -74,18 +78,26 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
             mine=form.cleaned_data["mine"],
             clinic_id=form.cleaned_data["clinic"],
         )
-    counts = selectors.alert_counts(request.user)
-    paginator = Paginator(selectors.alert_inbox_values(request.user, query), PAGE_SIZE)
-    if query.status == "open" and not query.mine and not query.clinic_id:
-        # The waiting alerts are exactly those the header counts: no second COUNT query.
-        paginator.count = counts["immediate"] + counts["same_day"]  # type: ignore[misc]
-    page = paginator.get_page(request.GET.get("page"))
+    if reads.first_page is not None:
+        # Page 1 of the waiting alerts, already read: the paginator only numbers the pages of
+        # the alerts the header counts.
+        paginator = Paginator(range(counts["immediate"] + counts["same_day"]), PAGE_SIZE)
+        page = paginator.get_page(None)
+    else:
+        paginator = Paginator(selectors.alert_inbox_values(request.user, query), PAGE_SIZE)
+        if query.status == "open" and not query.mine and not query.clinic_id:
+            # The waiting alerts are exactly those the header counts: no second COUNT query.
+            paginator.count = counts["immediate"] + counts["same_day"]  # type: ignore[misc]
+        page = paginator.get_page(request.GET.get("page"))
     record_event(
         action=Action.LIST,
         user=request.user,
         object_type="measures.safetyalert",
         detail=f"alert inbox page {page.number}; status={query.status} mine={query.mine}",
     )
+    rows = reads.first_page
+    if rows is None:
+        rows = selectors.alert_inbox_rows(request.user, query, page, PAGE_SIZE)
     acting = set(access.clinic_ids_for(request.user, "alerts.acknowledge"))
     duty = [(clinic, shifts.get(clinic.pk)) for clinic in clinics if clinic.pk in acting]
     return render(
@@ -98,11 +110,9 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
             "query": query,
             "now": now,
             "counts": counts,
-            "rows": _inbox_rows(
-                selectors.alert_inbox_rows(request.user, query, page, PAGE_SIZE), now
-            ),
+            "rows": _inbox_rows(rows, now),
             "duty": duty,
-            "boosters": _boosters_html(selectors.newest_open_boosters(request.user)),
+            "boosters": _boosters_html(reads.boosters),
             "can_resolve_booster": access.has_permission(request.user, "booster.resolve"),
         },
     )
