@@ -16,9 +16,9 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince
+from django.utils.timesince import TIME_STRINGS, timesince
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts import access
@@ -70,14 +70,15 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
         request.user, now, first_page_size=None if request.GET else PAGE_SIZE
     )
     clinics, shifts, counts = reads.clinics, reads.shifts, reads.counts
-    form = forms.AlertFilterForm(request.GET or None, clinics=clinics)
     query = selectors.AlertFilter()
-    if form.is_valid():
-        query = selectors.AlertFilter(
-            status=form.cleaned_data["status"] or "open",
-            mine=form.cleaned_data["mine"],
-            clinic_id=form.cleaned_data["clinic"],
-        )
+    if request.GET:  # (an unbound form is never valid: without a query there is none to build)
+        form = forms.AlertFilterForm(request.GET, clinics=clinics)
+        if form.is_valid():
+            query = selectors.AlertFilter(
+                status=form.cleaned_data["status"] or "open",
+                mine=form.cleaned_data["mine"],
+                clinic_id=form.cleaned_data["clinic"],
+            )
     if reads.first_page is not None:
         # Page 1 of the waiting alerts, already read: the paginator only numbers the pages of
         # the alerts the header counts.
@@ -104,8 +105,7 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
         request,
         "measures/alert_inbox.html",
         {
-            "form": form,
-            "clinics": clinics,
+            "filter_form": _filter_html(query, clinics),
             "page": page,
             "query": query,
             "now": now,
@@ -123,6 +123,7 @@ def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:
     selectors.INBOX_COLUMNS. A page is 25 alerts of seven cells, two links and two dates each:
     built here it costs a fraction of the template loop."""
     tz = timezone.get_current_timezone()
+    since = partial(timesince, time_strings=_time_strings())  # type: ignore[arg-type]
     chart_url = reverse("patients:chart", args=[_ID_MARK])
     detail_url = reverse("measures:alert_detail", args=[_ID_MARK])
     lines = []
@@ -139,11 +140,11 @@ def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:
         if acknowledged_at:
             outcome = escape(
                 f"{_ACTIONS.get(action, action)} by {_user_name(acknowledged_by)} after "
-                f"{timesince(created_at, acknowledged_at)}"
+                f"{since(created_at, acknowledged_at)}"
             )
             button = f'role="button" class="secondary outline" data-testid="open-alert-{pk}">View'
         else:
-            outcome = f"<strong>{escape(timesince(created_at, now))}</strong>"
+            outcome = f"<strong>{escape(since(created_at, now))}</strong>"
             button = f'role="button" class="" data-testid="open-alert-{pk}">Acknowledge'
         lines.append(
             f'<tr class="kc-alert-row-{escape(priority)}">'
@@ -160,6 +161,39 @@ def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:
         )
     # Safe: every text from the database went through escape(); the rest is fixed or numbers.
     return mark_safe("\n".join(lines))  # noqa: S308
+
+
+def _filter_html(query: selectors.AlertFilter, clinics: list[Any]) -> SafeString:
+    """The filter form as the template wrote it (every text escaped), set to `query`: no form
+    instance to build for the choices (tests/measures/reference/alert_filter_template.html)."""
+    statuses = "".join(
+        f'<option value="{escape(value)}"{" selected" if value == query.status else ""}>'
+        f"{escape(str(label))}</option>"
+        for value, label in _STATUS_CHOICES
+    )
+    clinic_options = "".join(
+        f'<option value="{clinic.pk}"{" selected" if clinic.pk == query.clinic_id else ""}>'
+        f"{escape(clinic.name)}</option>"
+        for clinic in clinics
+    )
+    mine = " checked" if query.mine else ""
+    # Safe: every text from the database went through escape(); the rest is fixed or numbers.
+    return mark_safe(  # noqa: S308
+        '<form method="get" class="filter-form" aria-label="Filter alerts">\n'
+        "  <label>Show\n"
+        f'    <select name="status">{statuses}</select>\n'
+        "  </label>\n"
+        "  <label>Clinic\n"
+        f'    <select name="clinic"><option value="">All my clinics</option>{clinic_options}'
+        "</select>\n"
+        "  </label>\n"
+        f'  <label><input type="checkbox" name="mine"{mine}> Assigned to me</label>\n'
+        '  <button type="submit">Show</button>\n'
+        "</form>"
+    )
+
+
+_STATUS_CHOICES = forms.AlertFilterForm.base_fields["status"].choices  # type: ignore[attr-defined]
 
 
 def _boosters_html(rows: list[tuple[Any, ...]]) -> SafeString:
@@ -191,6 +225,35 @@ def _user_name(columns: list[Any]) -> str:
 
 
 _USER_FIELDS = ("display_name", "first_name", "last_name", "username")
+
+
+class _KeptPlural:
+    """One of timesince's TIME_STRINGS in one language, each number's text kept: `%` gives
+    what the lazy ngettext gives, without looking the translation up again (which cost more
+    than the rest of timesince: 25 waiting times a page)."""
+
+    def __init__(self, lazy: Any) -> None:
+        self._lazy = lazy
+        self._texts: dict[int, str] = {}
+
+    def __mod__(self, values: dict[str, int]) -> str:
+        text = self._texts.get(values["num"])
+        if text is None:
+            text = self._texts[values["num"]] = str(self._lazy % values)
+        return text
+
+
+_KEPT_TIME_STRINGS: dict[str | None, dict[str, _KeptPlural]] = {}
+
+
+def _time_strings() -> dict[str, _KeptPlural]:
+    """timesince's TIME_STRINGS for the active language, texts kept (see _KeptPlural)."""
+    language = translation.get_language()
+    kept = _KEPT_TIME_STRINGS.get(language)
+    if kept is None:
+        kept = {name: _KeptPlural(lazy) for name, lazy in TIME_STRINGS.items()}
+        kept = _KEPT_TIME_STRINGS.setdefault(language, kept)
+    return kept
 
 
 # What get_priority_display() and get_action_display() show (labels stay lazy: str() per use).
