@@ -42,6 +42,7 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_ID,
     CompiledModelQuery,
     CompiledValuesQuery,
+    PreparedText,
     objects_together,
 )
 from ketaclinic.courses.choices import OPEN_COURSE_STATUSES
@@ -535,12 +536,22 @@ class InboxReads:
     # The first page of the default view (waiting alerts of all the user's clinics) as tuples of
     # INBOX_COLUMNS, when asked for and the user has few enough clinics; else None.
     first_page: list[tuple[Any, ...]] | None
+    # The rows of the caller's statement, when it was sent with the reads; else None.
+    statement_rows: list[Any] | None = None
 
 
-def inbox_reads(user: Any, now: datetime, *, first_page_size: int | None = None) -> InboxReads:
+def inbox_reads(
+    user: Any,
+    now: datetime,
+    *,
+    first_page_size: int | None = None,
+    statement: tuple[str, list[Any]] | None = None,
+) -> InboxReads:
     """The inbox's reads, in one round trip on PostgreSQL (core.compiled_query.objects_together)
     for a user of up to _ForClinics.MAX clinics; given first_page_size, also the first page of
-    the default view (the page every clinician opens, asked for without filter or page)."""
+    the default view (the page every clinician opens, asked for without filter or page). A
+    `statement` (SQL, parameters) of the caller's goes last in the same round trip (its audit
+    append: audit.services.PendingAppend); when it was not sent, statement_rows is None."""
     clinic_ids = access.clinic_ids_for(user, "measures.view")
     clinics, values = _CLINICS_BY_NAME.bind(clinic_ids)
     if clinics is None:
@@ -560,13 +571,16 @@ def inbox_reads(user: Any, now: datetime, *, first_page_size: int | None = None)
     ]
     if first_page_size is not None:
         calls.append((_first_open_page(first_page_size).bind(clinic_ids)[0], values))
-    found, shifts, counts, boosters, *first_page = objects_together(calls)
+    if statement is not None:
+        calls.append((PreparedText(statement[0]), {"params": statement[1]}))
+    found, shifts, counts, boosters, *rest = objects_together(calls)
     return InboxReads(
         clinics=found,
         shifts={shift.clinic_id: shift for shift in shifts},
         counts=_counts(counts),
         boosters=boosters,
-        first_page=first_page[0] if first_page else None,
+        first_page=rest[0] if first_page_size is not None else None,
+        statement_rows=rest[-1] if statement is not None else None,
     )
 
 

@@ -25,7 +25,7 @@ from ketaclinic.accounts import access
 from ketaclinic.accounts.choices import Role
 from ketaclinic.accounts.models import User
 from ketaclinic.audit.choices import Action
-from ketaclinic.audit.services import record_event
+from ketaclinic.audit.services import pending_append, record_event
 from ketaclinic.clinical import INSTRUMENTS
 from ketaclinic.core import clock
 from ketaclinic.core.http import AuthenticatedRequest
@@ -65,9 +65,16 @@ def _chart(patient_id: int) -> HttpResponseRedirect:
 def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
     access.require(request.user, "measures.view")
     now = clock.now()
-    # Asked for without filter or page: the default view's first page is read with the rest.
+    pending = None
+    if not request.GET:
+        # Asked for without filter or page: page 1 of the waiting alerts, read with the rest,
+        # and its audit row (known before the reads) appended in the same round trip.
+        pending = pending_append(**_listed(request, 1, selectors.AlertFilter()))
     reads = selectors.inbox_reads(
-        request.user, now, first_page_size=None if request.GET else PAGE_SIZE
+        request.user,
+        now,
+        first_page_size=PAGE_SIZE if pending else None,
+        statement=pending.statement if pending else None,
     )
     clinics, shifts, counts = reads.clinics, reads.shifts, reads.counts
     query = selectors.AlertFilter()
@@ -90,12 +97,10 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
             # The waiting alerts are exactly those the header counts: no second COUNT query.
             paginator.count = counts["immediate"] + counts["same_day"]  # type: ignore[misc]
         page = paginator.get_page(request.GET.get("page"))
-    record_event(
-        action=Action.LIST,
-        user=request.user,
-        object_type="measures.safetyalert",
-        detail=f"alert inbox page {page.number}; status={query.status} mine={query.mine}",
-    )
+    if pending is not None:
+        pending.finish(reads.statement_rows)
+    else:
+        record_event(**_listed(request, page.number, query))
     rows = reads.first_page
     if rows is None:
         rows = selectors.alert_inbox_rows(request.user, query, page, PAGE_SIZE)
@@ -116,6 +121,18 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
             "can_resolve_booster": access.has_permission(request.user, "booster.resolve"),
         },
     )
+
+
+def _listed(
+    request: AuthenticatedRequest, number: int, query: selectors.AlertFilter
+) -> dict[str, Any]:
+    """The audit event of a page of the inbox (record_event's arguments)."""
+    return {
+        "action": Action.LIST,
+        "user": request.user,
+        "object_type": "measures.safetyalert",
+        "detail": f"alert inbox page {number}; status={query.status} mine={query.mine}",
+    }
 
 
 def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:

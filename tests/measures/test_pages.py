@@ -160,9 +160,10 @@ def _without_tokens(html: str) -> str:
 def test_alert_inbox_reads_together_what_it_reads_one_by_one(
     world, enrolled, clock, client_for, monkeypatch
 ):
-    """The default view reads its clinics, shifts, counts, boosters and first page in one
-    round trip on PostgreSQL; beyond the clinics a compiled query takes (and elsewhere) the
-    same reads one by one write the same page, on every filter."""
+    """The default view reads its clinics, shifts, counts, boosters and first page, and
+    appends its audit row, in one round trip on PostgreSQL; beyond the clinics a compiled query
+    takes (and elsewhere) the same reads one by one write the same page and the same audit
+    rows, on every filter."""
     from ketaclinic.measures import selectors
 
     make_alerts(world, 30)
@@ -173,21 +174,34 @@ def test_alert_inbox_reads_together_what_it_reads_one_by_one(
         baseline_total=20, latest_total=14, relapse_on=services.clock.now().date(),
         created_at=services.clock.now(),
     )  # fmt: skip
-    urls = [reverse("measures:alert_inbox") + query for query in ("", "?page=2", "?status=all")]
+    urls = [
+        reverse("measures:alert_inbox") + query
+        for query in ("", "?page=2", "?status=all", "?status=bogus")
+    ]
     with CaptureQueriesContext(connection) as captured:
         pages = [_without_tokens(nurse.get(url).content.decode()) for url in urls[:1]]
     together = len(captured)  # now: the next request empties the query log
     pages += [_without_tokens(nurse.get(url).content.decode()) for url in urls[1:]]
+    events = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
     monkeypatch.setattr(selectors._ForClinics, "MAX", 0)
     with CaptureQueriesContext(connection) as captured:
         alone = [_without_tokens(nurse.get(urls[0]).content.decode())]
     apart = len(captured)
     alone += [_without_tokens(nurse.get(url).content.decode()) for url in urls[1:]]
     assert pages == alone
+
+    def listed(seqs):
+        fields = ("action", "user_id", "clinic_id", "patient_id", "object_type", "detail")
+        return list(AuditEvent.objects.filter(seq__in=seqs).order_by("seq").values_list(*fields))
+
+    newer = AuditEvent.objects.exclude(seq__in=events).order_by("seq").values_list("seq", flat=True)
+    assert listed(events[-4:]) == listed(list(newer)) and len(newer) == 4
+    assert listed(events[-4:])[0][-1] == "alert inbox page 1; status=open mine=False"
     assert pages[0].count('class="kc-alert-row-') == 25 and "on duty</strong>" in pages[0]
     assert "Booster recommendations" in pages[0]
-    # One by one: clinics, shifts, counts, boosters and the page's rows are five statements.
-    assert apart - together == (4 if connection.vendor == "postgresql" else 0) and together > 5
+    # One by one: clinics, shifts, counts, boosters, the page's rows and the audit append are
+    # six statements.
+    assert apart - together == (5 if connection.vendor == "postgresql" else 0) and together > 5
 
 
 def test_acknowledge_from_the_alert_page(world, enrolled, clock, client_for):
