@@ -29,6 +29,7 @@ from ketaclinic.audit.services import pending_append, record_event
 from ketaclinic.clinical import INSTRUMENTS
 from ketaclinic.core import clock
 from ketaclinic.core.http import AuthenticatedRequest
+from ketaclinic.core.reversing import reverse_fixed, reverse_with_id
 from ketaclinic.core.validation import add_service_errors
 from ketaclinic.measures import forms, questionnaire, reports, selectors, services
 from ketaclinic.measures.choices import ResponseSource
@@ -117,6 +118,7 @@ def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
             "counts": counts,
             "rows": _inbox_rows(rows, now),
             "duty": duty,
+            "duty_url": reverse_fixed("measures:duty"),
             "boosters": _boosters_html(reads.boosters),
             "can_resolve_booster": access.has_permission(request.user, "booster.resolve"),
         },
@@ -141,8 +143,8 @@ def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:
     built here it costs a fraction of the template loop."""
     tz = timezone.get_current_timezone()
     since = partial(timesince, time_strings=_time_strings())  # type: ignore[arg-type]
-    chart_url = reverse("patients:chart", args=[_ID_MARK])
-    detail_url = reverse("measures:alert_detail", args=[_ID_MARK])
+    chart_url = reverse_with_id("patients:chart", _ID_MARK)  # reversed once (core.reversing)
+    detail_url = reverse_with_id("measures:alert_detail", _ID_MARK)
     lines = []
     for row in rows:
         (
@@ -217,7 +219,7 @@ def _boosters_html(rows: list[tuple[Any, ...]]) -> SafeString:
     """The inbox's list items of open booster recommendations (every text escaped), from
     tuples of selectors.BOOSTER_COLUMNS: as the template loop wrote them, for a fraction of
     its cost (a route reversed and a user named per item)."""
-    chart_url = reverse("patients:chart", args=[_ID_MARK])
+    chart_url = reverse_with_id("patients:chart", _ID_MARK)  # reversed once (core.reversing)
     items = []
     for row in rows:
         patient_id, last_name, first_name, instrument, relapse_on, baseline, latest = row[:7]
