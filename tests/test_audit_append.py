@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,9 @@ from ketaclinic.audit.chain import GENESIS_HASH, chain_hash
 from ketaclinic.audit.choices import Action
 from ketaclinic.audit.models import AuditChainHead, AuditEvent
 from ketaclinic.audit.services import payload_of, record_event
+
+GENESIS_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+TEXT = {"note": 'quotes " backslash \\ émigré 中文', "n": 3}
 
 # Text that must hash the same in the database as in Python: JSON escapes, non-ASCII, and a
 # nested "seq" key holding the very number the append uses as a stand-in.
@@ -183,3 +187,44 @@ def test_a_joined_write_appends_only_when_its_condition_holds() -> None:
     assert append_joined(made, joined, [21]) == (42,)
     assert (made.seq, made.prev_hash) == (first.seq + 1, first.entry_hash)
     assert_chained([first, made])
+
+
+@pytest.mark.django_db
+def test_a_pending_append_sent_with_reads_writes_what_record_event_writes() -> None:
+    """An append sent with the caller's reads (`pending_append`, one round trip on PostgreSQL)
+    chains as record_event does; with no chain head yet (nothing appended by the statement), or
+    not sent at all, `finish` appends it by record_event's own path."""
+    from ketaclinic.audit.services import pending_append
+    from ketaclinic.core.compiled_query import PreparedText, objects_together
+    from tests.test_compiled_query import _EVENTS_SINCE
+
+    by_statement = []
+
+    def sent(username: str) -> AuditEvent:
+        pending = pending_append(action=Action.LOGIN_FAILED, username=username, changes=TEXT)
+        if pending.statement is None:  # SQLite: no one-statement append, nothing to send
+            assert connection.vendor != "postgresql"
+            return pending.finish(None)
+        sql, params = pending.statement
+        reads = [(_EVENTS_SINCE, {"user_id": 0, "since": GENESIS_TIME, "action": "x"})]
+        with CaptureQueriesContext(connection) as queries:
+            found, rows = objects_together([*reads, (PreparedText(sql), {"params": params})])
+        assert found == [] and len(queries.captured_queries) == 1
+        by_statement.append(AuditEvent.objects.filter(username=username).exists())
+        return pending.finish(rows)
+
+    AuditChainHead.objects.all().delete()
+    first = sent("no head yet")  # the statement appends nothing: the general path does
+    second = sent("sent with reads")
+    # The stand-in inside the text: no one-statement append to send (None), nor on SQLite.
+    unsplit = pending_append(action=Action.LOGIN_FAILED, username="not sent", changes=AWKWARD)
+    assert unsplit.statement is None
+    third = unsplit.finish(None)
+    assert [e.seq for e in (first, second, third)] == [1, 2, 3]
+    assert first.prev_hash == GENESIS_HASH
+    assert AuditEvent.objects.get(pk=second.pk).changes == TEXT
+    assert by_statement == ([False, True] if connection.vendor == "postgresql" else [])
+    assert_chained([first, second, third])
+    out = io.StringIO()
+    call_command("verify_audit", stdout=out)
+    assert "Audit chain intact: 3 entries verified." in out.getvalue()

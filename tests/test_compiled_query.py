@@ -125,6 +125,18 @@ def test_queries_run_together_give_what_each_gives_alone(world: World) -> None:
     assert len(queries) == (1 if connection.vendor == "postgresql" else 4)
 
 
+def test_a_prepared_text_reads_alone_and_with_compiled_queries(world: World) -> None:
+    from ketaclinic.core.compiled_query import PreparedText, objects_together
+
+    text = PreparedText("SELECT CAST(%s AS integer) + 1, CAST(%s AS text)")
+    assert objects_together([(text, {"params": [41, "alone"]})]) == [[(42, "alone")]]
+    nurse = world.users["nurse"]
+    tokens, rows = objects_together(
+        [(_TOKENS, {"user_id": nurse.pk}), (text, {"params": [1, "é"]})]
+    )
+    assert tokens == _TOKENS.objects(user_id=nurse.pk) and [tuple(r) for r in rows] == [(2, "é")]
+
+
 def test_a_placeholder_missing_from_the_query_is_refused_at_compile_time(world: World) -> None:
     from django.core.exceptions import ImproperlyConfigured
 

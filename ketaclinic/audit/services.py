@@ -135,8 +135,13 @@ def record_event(
         detail=detail,
         username=username,
     )
+    _append(event)
+    return event
+
+
+def _append(event: AuditEvent) -> None:
     if connection.vendor == "postgresql" and _append_in_one_statement(event):
-        return event
+        return
     # No savepoint inside a caller's transaction (two round trips on every audited write): a
     # failed append must fail the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
@@ -151,7 +156,31 @@ def record_event(
         else:
             event.save(force_insert=True)
             head.save(update_fields=["seq", "entry_hash"])
-    return event
+
+
+@dataclass
+class PendingAppend:
+    """An event `record_event` would append, to be sent with the caller's reads: on PostgreSQL
+    `statement` is its one-statement append (None elsewhere), which the caller sends last in
+    one round trip with them (core.compiled_query.objects_together, as a PreparedText) and then
+    hands the statement's rows to `finish`. The row is the one record_event would write."""
+
+    event: AuditEvent
+    statement: tuple[str, list[Any]] | None
+
+    def finish(self, rows: list[Any] | None) -> AuditEvent:
+        """Done when `rows` say the statement appended the event; otherwise (not sent, no
+        chain head yet) append it now by record_event's own path."""
+        if rows is None or appended(self.event, rows) is None:
+            _append(self.event)
+        return self.event
+
+
+def pending_append(**event: Any) -> PendingAppend:
+    """record_event(**event), to send with the caller's reads (see PendingAppend)."""
+    made = new_event(**event)
+    statement = append_statement(made) if connection.vendor == "postgresql" else None
+    return PendingAppend(made, statement)
 
 
 # Stands in for the sequence number while the hashed text is built; real numbers start at 1.
@@ -256,6 +285,20 @@ def append_joined(
     in one statement. The extra `returning` values, or None when nothing was appended: the
     chain head is missing, the text cannot be split, or `only_if` did not hold (and then the
     joined writes must have written nothing either; see `JoinedWrite`)."""
+    statement = append_statement(event, joined, params)
+    if statement is None:
+        return None
+    # Prepared once per connection: every audited request runs one of these same texts.
+    return appended(event, run_prepared(*statement))
+
+
+def append_statement(
+    event: AuditEvent, joined: JoinedWrite | None = None, params: list[Any] | None = None
+) -> tuple[str, list[Any]] | None:
+    """PostgreSQL: `append_joined`'s statement (SQL and parameters) without running it, for a
+    caller that sends it in one round trip with its reads (core.compiled_query.objects_together
+    with a PreparedText); `appended(event, rows)` then takes its rows. None when the text
+    cannot be split (nothing to send: the caller takes record_event's path)."""
     parts = _hashed_text_around_seq(event)
     if parts is None:
         return None
@@ -268,8 +311,12 @@ def append_joined(
         if not f.primary_key and f.attname not in ("seq", "prev_hash", "entry_hash")
     ]
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    # Prepared once per connection: every audited request runs one of these same texts.
-    rows = run_prepared(sql, [*params, 1, parts[0], parts[1], *values, 1])
+    return sql, [*(params or []), 1, parts[0], parts[1], *values, 1]
+
+
+def appended(event: AuditEvent, rows: list[Any]) -> tuple[Any, ...] | None:
+    """The rows of an `append_statement` taken into `event` (its id, seq and hashes): the
+    joined write's extra `returning` values, or None when nothing was appended."""
     row = rows[0] if rows else None
     if row is None:  # no chain head yet, or `only_if` false: nothing was inserted
         return None

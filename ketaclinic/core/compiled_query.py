@@ -315,13 +315,38 @@ class CompiledModelQuery(_CompiledQuery):
         return found
 
 
+@dataclass(frozen=True)
+class _Text:
+    sql: str
+
+
+class PreparedText:
+    """A fixed SQL text written by hand (as `run_prepared` runs it), to send with compiled
+    queries in `objects_together` with values {"params": [...]}: its rows come back as fetched."""
+
+    def __init__(self, sql: str) -> None:
+        self._text = _Text(sql)
+
+    def _bind(self, using: str, values: dict[str, Any]) -> tuple[Any, list[Any]]:
+        return self._text, list(values["params"])
+
+    def _run(self, using: str, values: dict[str, Any]) -> tuple[Any, list[Any]]:
+        return self._text, run_prepared(self._text.sql, list(values["params"]), using=using)
+
+    def _results_of(self, compiled: Any, fetched: list[Any], using: str) -> list[Any]:
+        return fetched
+
+
 def objects_together(
-    calls: Sequence[tuple[CompiledModelQuery | CompiledValuesQuery, dict[str, Any]]],
+    calls: Sequence[tuple[CompiledModelQuery | CompiledValuesQuery | PreparedText, dict[str, Any]]],
     *,
     using: str = DEFAULT_DB_ALIAS,
 ) -> list[list[Any]]:
     """`query.objects(**values)` for each (query, values), in one round trip on PostgreSQL
-    (`query.tuples(**values)` for a CompiledValuesQuery).
+    (`query.tuples(**values)` for a CompiledValuesQuery, the fetched rows of a PreparedText).
+    Without a transaction the statements are one implicit transaction there, committed before
+    the results come back: a write sent last, such as an audit append, is durable when they
+    do, and is not made if a statement before it fails.
 
     Why: a page that reads a dozen small tables of one record waited for a dozen round trips.
     On PostgreSQL the prepared statements go through psycopg's pipeline mode: all are sent, then
@@ -332,7 +357,11 @@ def objects_together(
     connection = connections[using]
     bound = [query._bind(using, values) for query, values in calls]
     if connection.vendor != "postgresql" or len(bound) < 2 or _PreparingCursor is None:
-        return [query._results_of(*query._run(using, values), using) for query, values in calls]
+        found = []
+        for query, values in calls:
+            compiled, fetched = query._run(using, values)
+            found.append(query._results_of(compiled, fetched, using))
+        return found
     pipeline = _Pipeline(connection, [(compiled.sql, params) for compiled, params in bound])
     connection.validate_thread_sharing()
     wrapper: Any = _LoggedAsWritten if connection.queries_logged else CursorWrapper

@@ -42,6 +42,7 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_ID,
     CompiledModelQuery,
     CompiledValuesQuery,
+    PreparedText,
     objects_together,
 )
 from ketaclinic.courses.choices import OPEN_COURSE_STATUSES
@@ -524,18 +525,63 @@ _ON_DUTY_SHIFTS = CompiledModelQuery(
 )
 
 
-def inbox_clinics_and_shifts(user: Any, now: datetime) -> tuple[list[Any], dict[int, OnDutyShift]]:
-    """The user's clinics with measures.view, by name (as access.clinics_for), and
-    on_duty_shifts(user, now): one round trip on PostgreSQL (core.compiled_query)."""
+@dataclass(frozen=True)
+class InboxReads:
+    """What every inbox page reads before it is written."""
+
+    clinics: list[Any]  # the user's clinics with measures.view, by name (as access.clinics_for)
+    shifts: dict[int, OnDutyShift]  # on_duty_shifts(user, now)
+    counts: dict[str, int]  # alert_counts(user)
+    boosters: list[tuple[Any, ...]]  # newest_open_boosters(user)
+    # The first page of the default view (waiting alerts of all the user's clinics) as tuples of
+    # INBOX_COLUMNS, when asked for and the user has few enough clinics; else None.
+    first_page: list[tuple[Any, ...]] | None
+    # The rows of the caller's statement, when it was sent with the reads; else None.
+    statement_rows: list[Any] | None = None
+
+
+def inbox_reads(
+    user: Any,
+    now: datetime,
+    *,
+    first_page_size: int | None = None,
+    statement: tuple[str, list[Any]] | None = None,
+) -> InboxReads:
+    """The inbox's reads, in one round trip on PostgreSQL (core.compiled_query.objects_together)
+    for a user of up to _ForClinics.MAX clinics; given first_page_size, also the first page of
+    the default view (the page every clinician opens, asked for without filter or page). A
+    `statement` (SQL, parameters) of the caller's goes last in the same round trip (its audit
+    append: audit.services.PendingAppend); when it was not sent, statement_rows is None."""
     clinic_ids = access.clinic_ids_for(user, "measures.view")
-    compiled, values = _CLINICS_BY_NAME.bind(clinic_ids)
-    if compiled is None:
-        clinics = list(access.clinics_for(user, "measures.view"))
-        return clinics, on_duty_shifts(user, now)
-    clinics, shifts = objects_together(
-        [(compiled, values), (_ON_DUTY_SHIFTS, {"user_id": user.pk, "now": now})]
+    clinics, values = _CLINICS_BY_NAME.bind(clinic_ids)
+    if clinics is None:
+        return InboxReads(
+            clinics=list(access.clinics_for(user, "measures.view")),
+            shifts=on_duty_shifts(user, now),
+            counts=alert_counts(user),
+            boosters=newest_open_boosters(user),
+            first_page=None,
+        )
+    # Each _ForClinics compiles one query per number of clinics: the same values name them.
+    calls: list[tuple[Any, dict[str, Any]]] = [
+        (clinics, values),
+        (_ON_DUTY_SHIFTS, {"user_id": user.pk, "now": now}),
+        (_OPEN_COUNTS.bind(clinic_ids)[0], values),
+        (_NEWEST_OPEN_BOOSTERS.bind(clinic_ids)[0], values),
+    ]
+    if first_page_size is not None:
+        calls.append((_first_open_page(first_page_size).bind(clinic_ids)[0], values))
+    if statement is not None:
+        calls.append((PreparedText(statement[0]), {"params": statement[1]}))
+    found, shifts, counts, boosters, *rest = objects_together(calls)
+    return InboxReads(
+        clinics=found,
+        shifts={shift.clinic_id: shift for shift in shifts},
+        counts=_counts(counts),
+        boosters=boosters,
+        first_page=rest[0] if first_page_size is not None else None,
+        statement_rows=rest[-1] if statement is not None else None,
     )
-    return clinics, {shift.clinic_id: shift for shift in shifts}
 
 
 class _ForClinics:
@@ -637,26 +683,30 @@ INBOX_COLUMNS = (
     *(f"acknowledged_by__{name}" for name in _USER_COLUMNS),
 )
 # The first page of the default view (open alerts of all the user's clinics), which every
-# clinician opens: compiled once per number of clinics.
+# clinician opens: compiled once per page size and number of clinics.
 _FIRST_OPEN_PAGE: dict[int, _ForClinics] = {}
+
+
+def _first_open_page(size: int) -> _ForClinics:
+    first = _FIRST_OPEN_PAGE.get(size)
+    if first is None:
+        first = _FIRST_OPEN_PAGE.setdefault(
+            size,
+            _ForClinics(
+                CompiledValuesQuery,
+                lambda clinic_ids: _filtered(_alerts_of(clinic_ids), None, AlertFilter()).values(
+                    *INBOX_COLUMNS
+                )[:size],
+            ),
+        )
+    return first
 
 
 def alert_inbox_rows(user: Any, query: AlertFilter, page: Any, size: int) -> list[tuple[Any, ...]]:
     """The alerts of one page of the inbox as tuples of INBOX_COLUMNS (`page` is the
     paginator's page of alert_inbox_values())."""
     if page.number == 1 and query == AlertFilter():
-        first = _FIRST_OPEN_PAGE.get(size)
-        if first is None:
-            first = _FIRST_OPEN_PAGE.setdefault(
-                size,
-                _ForClinics(
-                    CompiledValuesQuery,
-                    lambda clinic_ids: _filtered(
-                        _alerts_of(clinic_ids), None, AlertFilter()
-                    ).values(*INBOX_COLUMNS)[:size],
-                ),
-            )
-        compiled, values = first.bind(access.clinic_ids_for(user, "measures.view"))
+        compiled, values = _first_open_page(size).bind(access.clinic_ids_for(user, "measures.view"))
         if compiled is not None:
             return list(compiled.tuples(**values))
     return list(page.object_list)
@@ -689,6 +739,10 @@ def alert_counts(user: Any) -> dict[str, int]:
         if compiled is not None
         else _open_counts(clinic_ids).values_list("priority", "n")
     )
+    return _counts(rows)
+
+
+def _counts(rows: Iterable[tuple[str, int]]) -> dict[str, int]:
     counts = dict(rows)
     return {
         "immediate": counts.get(AlertPriority.IMMEDIATE, 0),

@@ -16,19 +16,20 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince
+from django.utils.timesince import TIME_STRINGS, timesince
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts import access
 from ketaclinic.accounts.choices import Role
 from ketaclinic.accounts.models import User
 from ketaclinic.audit.choices import Action
-from ketaclinic.audit.services import record_event
+from ketaclinic.audit.services import pending_append, record_event
 from ketaclinic.clinical import INSTRUMENTS
 from ketaclinic.core import clock
 from ketaclinic.core.http import AuthenticatedRequest
+from ketaclinic.core.reversing import reverse_fixed, reverse_with_id
 from ketaclinic.core.validation import add_service_errors
 from ketaclinic.measures import forms, questionnaire, reports, selectors, services
 from ketaclinic.measures.choices import ResponseSource
@@ -65,47 +66,75 @@ def _chart(patient_id: int) -> HttpResponseRedirect:
 def alert_inbox(request: AuthenticatedRequest) -> HttpResponse:
     access.require(request.user, "measures.view")
     now = clock.now()
-    clinics, shifts = selectors.inbox_clinics_and_shifts(request.user, now)
-    form = forms.AlertFilterForm(request.GET or None, clinics=clinics)
-    query = selectors.AlertFilter()
-    if form.is_valid():
-        query = selectors.AlertFilter(
-            status=form.cleaned_data["status"] or "open",
-            mine=form.cleaned_data["mine"],
-            clinic_id=form.cleaned_data["clinic"],
-        )
-    counts = selectors.alert_counts(request.user)
-    paginator = Paginator(selectors.alert_inbox_values(request.user, query), PAGE_SIZE)
-    if query.status == "open" and not query.mine and not query.clinic_id:
-        # The waiting alerts are exactly those the header counts: no second COUNT query.
-        paginator.count = counts["immediate"] + counts["same_day"]  # type: ignore[misc]
-    page = paginator.get_page(request.GET.get("page"))
-    record_event(
-        action=Action.LIST,
-        user=request.user,
-        object_type="measures.safetyalert",
-        detail=f"alert inbox page {page.number}; status={query.status} mine={query.mine}",
+    pending = None
+    if not request.GET:
+        # Asked for without filter or page: page 1 of the waiting alerts, read with the rest,
+        # and its audit row (known before the reads) appended in the same round trip.
+        pending = pending_append(**_listed(request, 1, selectors.AlertFilter()))
+    reads = selectors.inbox_reads(
+        request.user,
+        now,
+        first_page_size=PAGE_SIZE if pending else None,
+        statement=pending.statement if pending else None,
     )
+    clinics, shifts, counts = reads.clinics, reads.shifts, reads.counts
+    query = selectors.AlertFilter()
+    if request.GET:  # (an unbound form is never valid: without a query there is none to build)
+        form = forms.AlertFilterForm(request.GET, clinics=clinics)
+        if form.is_valid():
+            query = selectors.AlertFilter(
+                status=form.cleaned_data["status"] or "open",
+                mine=form.cleaned_data["mine"],
+                clinic_id=form.cleaned_data["clinic"],
+            )
+    if reads.first_page is not None:
+        # Page 1 of the waiting alerts, already read: the paginator only numbers the pages of
+        # the alerts the header counts.
+        paginator = Paginator(range(counts["immediate"] + counts["same_day"]), PAGE_SIZE)
+        page = paginator.get_page(None)
+    else:
+        paginator = Paginator(selectors.alert_inbox_values(request.user, query), PAGE_SIZE)
+        if query.status == "open" and not query.mine and not query.clinic_id:
+            # The waiting alerts are exactly those the header counts: no second COUNT query.
+            paginator.count = counts["immediate"] + counts["same_day"]  # type: ignore[misc]
+        page = paginator.get_page(request.GET.get("page"))
+    if pending is not None:
+        pending.finish(reads.statement_rows)
+    else:
+        record_event(**_listed(request, page.number, query))
+    rows = reads.first_page
+    if rows is None:
+        rows = selectors.alert_inbox_rows(request.user, query, page, PAGE_SIZE)
     acting = set(access.clinic_ids_for(request.user, "alerts.acknowledge"))
     duty = [(clinic, shifts.get(clinic.pk)) for clinic in clinics if clinic.pk in acting]
     return render(
         request,
         "measures/alert_inbox.html",
         {
-            "form": form,
-            "clinics": clinics,
+            "filter_form": _filter_html(query, clinics),
             "page": page,
             "query": query,
             "now": now,
             "counts": counts,
-            "rows": _inbox_rows(
-                selectors.alert_inbox_rows(request.user, query, page, PAGE_SIZE), now
-            ),
+            "rows": _inbox_rows(rows, now),
             "duty": duty,
-            "boosters": _boosters_html(selectors.newest_open_boosters(request.user)),
+            "duty_url": reverse_fixed("measures:duty"),
+            "boosters": _boosters_html(reads.boosters),
             "can_resolve_booster": access.has_permission(request.user, "booster.resolve"),
         },
     )
+
+
+def _listed(
+    request: AuthenticatedRequest, number: int, query: selectors.AlertFilter
+) -> dict[str, Any]:
+    """The audit event of a page of the inbox (record_event's arguments)."""
+    return {
+        "action": Action.LIST,
+        "user": request.user,
+        "object_type": "measures.safetyalert",
+        "detail": f"alert inbox page {number}; status={query.status} mine={query.mine}",
+    }
 
 
 def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:
@@ -113,8 +142,9 @@ def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:
     selectors.INBOX_COLUMNS. A page is 25 alerts of seven cells, two links and two dates each:
     built here it costs a fraction of the template loop."""
     tz = timezone.get_current_timezone()
-    chart_url = reverse("patients:chart", args=[_ID_MARK])
-    detail_url = reverse("measures:alert_detail", args=[_ID_MARK])
+    since = partial(timesince, time_strings=_time_strings())  # type: ignore[arg-type]
+    chart_url = reverse_with_id("patients:chart", _ID_MARK)  # reversed once (core.reversing)
+    detail_url = reverse_with_id("measures:alert_detail", _ID_MARK)
     lines = []
     for row in rows:
         (
@@ -129,11 +159,11 @@ def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:
         if acknowledged_at:
             outcome = escape(
                 f"{_ACTIONS.get(action, action)} by {_user_name(acknowledged_by)} after "
-                f"{timesince(created_at, acknowledged_at)}"
+                f"{since(created_at, acknowledged_at)}"
             )
             button = f'role="button" class="secondary outline" data-testid="open-alert-{pk}">View'
         else:
-            outcome = f"<strong>{escape(timesince(created_at, now))}</strong>"
+            outcome = f"<strong>{escape(since(created_at, now))}</strong>"
             button = f'role="button" class="" data-testid="open-alert-{pk}">Acknowledge'
         lines.append(
             f'<tr class="kc-alert-row-{escape(priority)}">'
@@ -152,11 +182,44 @@ def _inbox_rows(rows: list[tuple[Any, ...]], now: datetime) -> SafeString:
     return mark_safe("\n".join(lines))  # noqa: S308
 
 
+def _filter_html(query: selectors.AlertFilter, clinics: list[Any]) -> SafeString:
+    """The filter form as the template wrote it (every text escaped), set to `query`: no form
+    instance to build for the choices (tests/measures/reference/alert_filter_template.html)."""
+    statuses = "".join(
+        f'<option value="{escape(value)}"{" selected" if value == query.status else ""}>'
+        f"{escape(str(label))}</option>"
+        for value, label in _STATUS_CHOICES
+    )
+    clinic_options = "".join(
+        f'<option value="{clinic.pk}"{" selected" if clinic.pk == query.clinic_id else ""}>'
+        f"{escape(clinic.name)}</option>"
+        for clinic in clinics
+    )
+    mine = " checked" if query.mine else ""
+    # Safe: every text from the database went through escape(); the rest is fixed or numbers.
+    return mark_safe(  # noqa: S308
+        '<form method="get" class="filter-form" aria-label="Filter alerts">\n'
+        "  <label>Show\n"
+        f'    <select name="status">{statuses}</select>\n'
+        "  </label>\n"
+        "  <label>Clinic\n"
+        f'    <select name="clinic"><option value="">All my clinics</option>{clinic_options}'
+        "</select>\n"
+        "  </label>\n"
+        f'  <label><input type="checkbox" name="mine"{mine}> Assigned to me</label>\n'
+        '  <button type="submit">Show</button>\n'
+        "</form>"
+    )
+
+
+_STATUS_CHOICES = forms.AlertFilterForm.base_fields["status"].choices  # type: ignore[attr-defined]
+
+
 def _boosters_html(rows: list[tuple[Any, ...]]) -> SafeString:
     """The inbox's list items of open booster recommendations (every text escaped), from
     tuples of selectors.BOOSTER_COLUMNS: as the template loop wrote them, for a fraction of
     its cost (a route reversed and a user named per item)."""
-    chart_url = reverse("patients:chart", args=[_ID_MARK])
+    chart_url = reverse_with_id("patients:chart", _ID_MARK)  # reversed once (core.reversing)
     items = []
     for row in rows:
         patient_id, last_name, first_name, instrument, relapse_on, baseline, latest = row[:7]
@@ -181,6 +244,35 @@ def _user_name(columns: list[Any]) -> str:
 
 
 _USER_FIELDS = ("display_name", "first_name", "last_name", "username")
+
+
+class _KeptPlural:
+    """One of timesince's TIME_STRINGS in one language, each number's text kept: `%` gives
+    what the lazy ngettext gives, without looking the translation up again (which cost more
+    than the rest of timesince: 25 waiting times a page)."""
+
+    def __init__(self, lazy: Any) -> None:
+        self._lazy = lazy
+        self._texts: dict[int, str] = {}
+
+    def __mod__(self, values: dict[str, int]) -> str:
+        text = self._texts.get(values["num"])
+        if text is None:
+            text = self._texts[values["num"]] = str(self._lazy % values)
+        return text
+
+
+_KEPT_TIME_STRINGS: dict[str | None, dict[str, _KeptPlural]] = {}
+
+
+def _time_strings() -> dict[str, _KeptPlural]:
+    """timesince's TIME_STRINGS for the active language, texts kept (see _KeptPlural)."""
+    language = translation.get_language()
+    kept = _KEPT_TIME_STRINGS.get(language)
+    if kept is None:
+        kept = {name: _KeptPlural(lazy) for name, lazy in TIME_STRINGS.items()}
+        kept = _KEPT_TIME_STRINGS.setdefault(language, kept)
+    return kept
 
 
 # What get_priority_display() and get_action_display() show (labels stay lazy: str() per use).

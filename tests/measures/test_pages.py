@@ -152,6 +152,58 @@ def test_alert_inbox_orders_by_priority_then_waiting_time_with_fixed_queries(
     assert 'data-testid="count-immediate">2<' in first.content.decode()
 
 
+def _without_tokens(html: str) -> str:
+    html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+    return re.sub(r'"X-CSRFToken": "[^"]*"', "", html)
+
+
+def test_alert_inbox_reads_together_what_it_reads_one_by_one(
+    world, enrolled, clock, client_for, monkeypatch
+):
+    """The default view reads its clinics, shifts, counts, boosters and first page, and
+    appends its audit row, in one round trip on PostgreSQL; beyond the clinics a compiled query
+    takes (and elsewhere) the same reads one by one write the same page and the same audit
+    rows, on every filter."""
+    from ketaclinic.measures import selectors
+
+    make_alerts(world, 30)
+    nurse = client_for("nurse")
+    nurse.post(reverse("measures:duty"), {"clinic": world.clinic_a.pk, "hours": 6}, follow=True)
+    BoosterRecommendation.objects.create(
+        clinic=world.patient_a.clinic, patient=world.patient_a, instrument="phq9",
+        baseline_total=20, latest_total=14, relapse_on=services.clock.now().date(),
+        created_at=services.clock.now(),
+    )  # fmt: skip
+    urls = [
+        reverse("measures:alert_inbox") + query
+        for query in ("", "?page=2", "?status=all", "?status=bogus")
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        pages = [_without_tokens(nurse.get(url).content.decode()) for url in urls[:1]]
+    together = len(captured)  # now: the next request empties the query log
+    pages += [_without_tokens(nurse.get(url).content.decode()) for url in urls[1:]]
+    events = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    monkeypatch.setattr(selectors._ForClinics, "MAX", 0)
+    with CaptureQueriesContext(connection) as captured:
+        alone = [_without_tokens(nurse.get(urls[0]).content.decode())]
+    apart = len(captured)
+    alone += [_without_tokens(nurse.get(url).content.decode()) for url in urls[1:]]
+    assert pages == alone
+
+    def listed(seqs):
+        fields = ("action", "user_id", "clinic_id", "patient_id", "object_type", "detail")
+        return list(AuditEvent.objects.filter(seq__in=seqs).order_by("seq").values_list(*fields))
+
+    newer = AuditEvent.objects.exclude(seq__in=events).order_by("seq").values_list("seq", flat=True)
+    assert listed(events[-4:]) == listed(list(newer)) and len(newer) == 4
+    assert listed(events[-4:])[0][-1] == "alert inbox page 1; status=open mine=False"
+    assert pages[0].count('class="kc-alert-row-') == 25 and "on duty</strong>" in pages[0]
+    assert "Booster recommendations" in pages[0]
+    # One by one: clinics, shifts, counts, boosters, the page's rows and the audit append are
+    # six statements.
+    assert apart - together == (5 if connection.vendor == "postgresql" else 0) and together > 5
+
+
 def test_acknowledge_from_the_alert_page(world, enrolled, clock, client_for):
     make_alerts(world, 1)
     alert = SafetyAlert.objects.get()
