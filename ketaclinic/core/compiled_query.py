@@ -258,6 +258,10 @@ class _CompiledQuery:
         compiled, params = self._bind(using, values)
         return compiled, run_prepared(compiled.sql, params, using=using)
 
+    def _read(self, using: str, values: dict[str, Any], result: Callable[..., Any]) -> Read:
+        compiled, params = self._bind(using, values)
+        return Read(compiled.sql, params, lambda fetched: result(compiled, fetched))
+
 
 class CompiledValuesQuery(_CompiledQuery):
     """A `.values()` queryset, compiled once; `rows()` runs it."""
@@ -265,6 +269,14 @@ class CompiledValuesQuery(_CompiledQuery):
     def rows(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[dict[str, Any]]:
         """Run the query with these values; one dict per row, as `.values()` gives."""
         compiled, fetched = self._run(using, values)
+        return self._dicts(compiled, fetched)
+
+    def read(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> Read:
+        """`rows(**values)` as a Read, for `read_together`."""
+        return self._read(using, values, self._dicts)
+
+    @staticmethod
+    def _dicts(compiled: _Compiled, fetched: list[Any]) -> list[dict[str, Any]]:
         names = compiled.names
         return [dict(zip(names, row, strict=True)) for row in compiled.results(fetched)]
 
@@ -284,6 +296,12 @@ class CompiledModelQuery(_CompiledQuery):
     def objects(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Any]:
         compiled, fetched = self._run(using, values)
         return self._instances(compiled, fetched, using)
+
+    def read(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> Read:
+        """`objects(**values)` as a Read, for `read_together`."""
+        return self._read(
+            using, values, lambda compiled, fetched: self._instances(compiled, fetched, using)
+        )
 
     def _instances(self, compiled: _Compiled, fetched: list[Any], using: str) -> list[Any]:
         compiler = compiled.compiler
@@ -305,6 +323,33 @@ class CompiledModelQuery(_CompiledQuery):
         return found
 
 
+@dataclass(frozen=True)
+class Read:
+    """One statement for `read_together`: its SQL (a fixed text, values as parameters, as for
+    `run_prepared`), its parameters, and what its fetched rows become."""
+
+    sql: str
+    params: list[Any]
+    result: Callable[[list[Any]], Any]
+
+
+def read_together(reads: list[Read], *, using: str = DEFAULT_DB_ALIAS) -> list[Any]:
+    """Each read's result, in one round trip on PostgreSQL (see `objects_together`); one
+    statement after another elsewhere."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(reads) < 2 or _PreparingCursor is None:
+        return [read.result(run_prepared(read.sql, read.params, using=using)) for read in reads]
+    pipeline = _Pipeline(connection, [(read.sql, read.params) for read in reads])
+    connection.validate_thread_sharing()
+    wrapper: Any = _LoggedAsWritten if connection.queries_logged else CursorWrapper
+    with wrapper(pipeline, connection) as cursor:
+        cursor.execute(
+            ";\n".join(read.sql for read in reads),
+            [param for read in reads for param in read.params],
+        )
+    return [read.result(rows) for read, rows in zip(reads, pipeline.results, strict=True)]
+
+
 def objects_together(
     calls: list[tuple[CompiledModelQuery, dict[str, Any]]], *, using: str = DEFAULT_DB_ALIAS
 ) -> list[list[Any]]:
@@ -316,20 +361,6 @@ def objects_together(
     another. Each statement is the query's own compiled SQL, and the rows become instances
     exactly as `objects()` builds them.
     """
-    connection = connections[using]
-    bound = [query._bind(using, values) for query, values in calls]
-    if connection.vendor != "postgresql" or len(bound) < 2 or _PreparingCursor is None:
-        return [query.objects(using=using, **values) for query, values in calls]
-    pipeline = _Pipeline(connection, [(compiled.sql, params) for compiled, params in bound])
-    connection.validate_thread_sharing()
-    wrapper: Any = _LoggedAsWritten if connection.queries_logged else CursorWrapper
-    with wrapper(pipeline, connection) as cursor:
-        cursor.execute(
-            ";\n".join(compiled.sql for compiled, _ in bound),
-            [param for _, params in bound for param in params],
-        )
-    fetched = pipeline.results
-    return [
-        query._instances(compiled, rows, using)
-        for (query, _), (compiled, _), rows in zip(calls, bound, fetched, strict=True)
-    ]
+    return read_together(
+        [query.read(using=using, **values) for query, values in calls], using=using
+    )
