@@ -382,3 +382,35 @@ def test_compiled_counts_totals_and_first_rows_equal_the_querysets(month: Ledger
                 assert first == list(report.values(qs)[:3])
     empty = selectors.EntryFilter(date_from=day.replace(year=2020), date_to=day.replace(year=2020))
     assert selectors.kind_totals(lg.clinic, EntryKind.WASTE, empty, []) == selectors.Totals(0, D(0))
+
+
+def _html_rows_as_before(columns: Any, rows: Any, tz: ZoneInfo) -> str:
+    """reports.html_rows as it was written before its per-row list comprehension."""
+    from html import escape
+
+    opening = ['<td class="num">' if column.numeric else "<td>" for column in columns]
+    lines = []
+    for row in rows:
+        values = reports.cells(columns, row, tz)
+        lines.append(
+            "<tr>"
+            + "".join(f"{o}{escape(str(v))}</td>" for o, v in zip(opening, values, strict=True))
+            + "</tr>"
+        )
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("slug", list(KIND_OF))
+def test_report_rows_are_written_as_before(month: Ledger, slug: str) -> None:
+    lg = month
+    report = reports.ENTRY_REPORTS[slug]
+    rows = reports.complete(list(report.values(report.rows(lg.clinic, selectors.EntryFilter()))))
+    assert rows
+    for r in rows:  # text that must be escaped, in every text column a report shows
+        for name in ("patient_name", "patient_address", "actor_name", "reason", "location__name"):
+            if name in r:
+                r[name] = f'<b>O\'Brien & "Co"</b> {r[name]}'
+    written = reports.html_rows(report.columns, rows, BOSTON)
+    assert written == _html_rows_as_before(report.columns, rows, BOSTON)
+    assert "&lt;b&gt;O&#x27;Brien &amp; &quot;Co&quot;&lt;/b&gt;" in written
+    assert reports.html_rows(report.columns, [], BOSTON) == ""
