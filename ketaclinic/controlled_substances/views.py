@@ -1323,6 +1323,7 @@ def _table(columns: Any, rows: Iterable[Any], clinic: Clinic) -> dict[str, Any]:
     tz = ZoneInfo(clinic.timezone)
     return {
         "headers": [(c.header, c.numeric) for c in columns],
+        "head": reports.header_html(columns),
         "body": reports.html_rows(columns, rows, tz),
     }
 

@@ -414,3 +414,29 @@ def test_report_rows_are_written_as_before(month: Ledger, slug: str) -> None:
     assert written == _html_rows_as_before(report.columns, rows, BOSTON)
     assert "&lt;b&gt;O&#x27;Brien &amp; &quot;Co&quot;&lt;/b&gt;" in written
     assert reports.html_rows(report.columns, [], BOSTON) == ""
+
+
+# The header row as _report_table.html wrote it before reports.header_html, verbatim.
+_HEADER_TEMPLATE = (
+    '<tr>{% for header, numeric in headers %}<th scope="col"{% if numeric %} class="num"'
+    "{% endif %}>{{ header }}</th>{% endfor %}</tr>"
+)
+
+
+@pytest.mark.parametrize("slug", [*KIND_OF, "inventory", "ledger export", "awkward"])
+def test_report_headers_are_written_as_the_template_wrote_them(slug: str) -> None:
+    from django.template import Context, Template
+
+    columns = {
+        "inventory": reports.INVENTORY_COLUMNS,
+        "ledger export": reports.LEDGER_COLUMNS,
+        "awkward": (
+            reports.Column("<Dose> & \"mg\" 'per'", lambda r, tz: "", numeric=True),
+            reports.Column("Plain", lambda r, tz: ""),
+        ),
+    }.get(slug) or reports.ENTRY_REPORTS[slug].columns
+    expected = Template(_HEADER_TEMPLATE).render(
+        Context({"headers": [(c.header, c.numeric) for c in columns]})
+    )
+    assert reports.header_html(columns) == expected
+    assert expected.count("<th ") == len(columns)
