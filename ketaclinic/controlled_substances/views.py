@@ -31,6 +31,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
@@ -127,6 +128,23 @@ def _nav_urls(clinic_id: int) -> dict[str, str]:
     return _nav_urls_for(get_script_prefix(), get_urlconf(), clinic_id)
 
 
+@functools.lru_cache(maxsize=1024)
+def _nav_html_for(
+    prefix: str, urlconf: Any, clinic_id: int, can: tuple[tuple[str, bool], ...], section: str
+) -> SafeString:
+    """_nav_links.html for a user who holds cs.view at this clinic only: it then depends on
+    nothing else, so it is rendered once (about 500 template calls on every page here)."""
+    return render_to_string(
+        "controlled_substances/_nav_links.html",
+        {
+            "cs_nav_urls": _nav_urls_for(prefix, urlconf, clinic_id),
+            "can": dict(can),
+            "section": section,
+            "other_clinics": [],
+        },
+    )
+
+
 def _page(
     request: AuthenticatedRequest,
     clinic: Clinic,
@@ -141,13 +159,20 @@ def _page(
         other_clinics = [
             c for c in access.clinics_for(request.user, "cs.view") if c.pk != clinic.pk
         ]
+    can = _can(request, clinic)
+    nav = None
+    if not other_clinics:  # _nav.html shows the cached links (one clinic: nothing else varies)
+        nav = _nav_html_for(
+            get_script_prefix(), get_urlconf(), clinic.pk, tuple(can.items()), section
+        )
     return render(
         request,
         template,
         {
             "clinic": clinic,
             "cs_nav_urls": _nav_urls(clinic.pk),
-            "can": _can(request, clinic),
+            "cs_nav": nav,
+            "can": can,
             "section": section,
             "other_clinics": other_clinics,
             **context,
