@@ -137,6 +137,37 @@ def test_a_prepared_text_reads_alone_and_with_compiled_queries(world: World) -> 
     assert tokens == _TOKENS.objects(user_id=nurse.pk) and [tuple(r) for r in rows] == [(2, "é")]
 
 
+def test_values_model_and_written_reads_run_together_give_what_each_gives_alone(
+    world: World,
+) -> None:
+    from ketaclinic.core.compiled_query import Read, read_together, run_prepared
+
+    nurse = world.users["nurse"]
+    record_event(action="login", user=nurse, detail="one")
+    since = clock.now() - timedelta(days=1)
+    written = Read(
+        "SELECT COUNT(*) FROM accounts_membership WHERE user_id = %s", [nurse.pk], lambda r: r
+    )
+    reads = [
+        _EVENTS_SINCE.read(user_id=nurse.pk, since=since, action="login"),
+        _MEMBERSHIPS.read(user_id=nurse.pk),
+        written,
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        together = read_together(reads)
+    assert together == [
+        _EVENTS_SINCE.rows(user_id=nurse.pk, since=since, action="login"),
+        _MEMBERSHIPS.objects(user_id=nurse.pk),
+        run_prepared(written.sql, written.params),
+    ]
+    assert together[0] and {row["action"] for row in together[0]} == {"login"}
+    assert together[1][0].clinic.name == world.clinic_a.name
+    assert together[2][0][0] == len(together[1]) > 0
+    # PostgreSQL: one round trip for the three statements; elsewhere one each.
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+    assert read_together([written]) == [run_prepared(written.sql, written.params)]
+
+
 def test_a_placeholder_missing_from_the_query_is_refused_at_compile_time(world: World) -> None:
     from django.core.exceptions import ImproperlyConfigured
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -512,17 +513,25 @@ class _FilterForm(python_widgets.PythonLabels, forms.Form):
         required=False, max_length=20, label="Patient MRN", widget=python_widgets.TextInput
     )
 
-    def __init__(self, *args: Any, clinic: Clinic, with_patient: bool = True, **kw: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        clinic: Clinic,
+        with_patient: bool = True,
+        choices: Sequence[list[tuple[int, str]]] | None = None,
+        **kw: Any,
+    ) -> None:
+        """`choices`: the locations and products, when the page read them already (with
+        selectors.filter_choices_reads, together with its other reads)."""
         super().__init__(*args, **kw)
         self.clinic = clinic
-        self.fields["location"].choices = [  # type: ignore[attr-defined]
-            ("", "All"),
-            *selectors.location_choices(clinic.pk),
-        ]
-        self.fields["product"].choices = [  # type: ignore[attr-defined]
-            ("", "All"),
-            *selectors.product_choices(),
-        ]
+        locations, products = (
+            choices
+            if choices is not None
+            else (selectors.location_choices(clinic.pk), selectors.product_choices())
+        )
+        self.fields["location"].choices = [("", "All"), *locations]  # type: ignore[attr-defined]
+        self.fields["product"].choices = [("", "All"), *products]  # type: ignore[attr-defined]
         if not with_patient:
             del self.fields["patient_mrn"]
         self.patient: Patient | None = None

@@ -47,6 +47,9 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_ID,
     CompiledModelQuery,
     CompiledValuesQuery,
+    Read,
+    read_together,
+    run_prepared,
 )
 
 # Lists join what every row shows; the links a few rows have (the entry a reversal cancels, the
@@ -166,16 +169,38 @@ _PRODUCT_CHOICES = CompiledValuesQuery(
 
 def location_choices(clinic_id: int) -> list[tuple[int, str]]:
     """(id, name) of every location of the clinic, active or not."""
-    return [(row["pk"], row["name"]) for row in _LOCATION_CHOICES.rows(clinic_id=clinic_id)]
+    return _location_choices(_LOCATION_CHOICES.rows(clinic_id=clinic_id))
 
 
 def product_choices() -> list[tuple[int, str]]:
     """(id, "name finished form") of every product, active or not."""
+    return _product_choices(_PRODUCT_CHOICES.rows())
+
+
+def _location_choices(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    return [(row["pk"], row["name"]) for row in rows]
+
+
+def _product_choices(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
     found = []
-    for row in _PRODUCT_CHOICES.rows():
+    for row in rows:
         product = Product(**row)
         found.append((product.pk, f"{product.name} {product.finished_form}"))
     return found
+
+
+def filter_choices_reads(clinic_id: int) -> list[Read]:
+    """location_choices(clinic_id) and product_choices() as reads, for a page that reads them
+    together with others in one round trip (compiled_query.read_together)."""
+    return [
+        _mapped(_LOCATION_CHOICES.read(clinic_id=clinic_id), _location_choices),
+        _mapped(_PRODUCT_CHOICES.read(), _product_choices),
+    ]
+
+
+def _mapped(read: Read, then: Any) -> Read:
+    """The read with `then` applied to its result."""
+    return Read(read.sql, read.params, lambda fetched: then(read.result(fetched)))
 
 
 def lots_of_clinic(clinic: Clinic) -> QuerySet[Lot]:
@@ -257,7 +282,16 @@ _REVERSALS_OF_KIND = CompiledValuesQuery(
 
 def reversals_of_kind(clinic_id: int, kind: str) -> list[int]:
     """Ids of the clinic's reversals of entries of this kind."""
-    return [row["pk"] for row in _REVERSALS_OF_KIND.rows(clinic_id=clinic_id, kind=kind)]
+    return _ids(_REVERSALS_OF_KIND.rows(clinic_id=clinic_id, kind=kind))
+
+
+def reversals_of_kind_read(clinic_id: int, kind: str) -> Read:
+    """reversals_of_kind() as a read (compiled_query.read_together)."""
+    return _mapped(_REVERSALS_OF_KIND.read(clinic_id=clinic_id, kind=kind), _ids)
+
+
+def _ids(rows: list[dict[str, Any]]) -> list[int]:
+    return [row["pk"] for row in rows]
 
 
 def entries_of_kind(
@@ -328,15 +362,26 @@ def _range_values(clinic: Clinic, f: EntryFilter, reversal_ids: list[int]) -> di
 def kind_totals(clinic: Clinic, kind: str, f: EntryFilter, reversal_ids: list[int]) -> Totals:
     """totals(entries_of_kind(clinic, kind, f, reversal_ids)); for a filter of dates only, read
     from the day totals (see `_day_totals_sql`)."""
-    if replace(f, date_from=None, date_to=None) != EntryFilter():
+    read = kind_totals_read(clinic, kind, f, reversal_ids)
+    if read is None:
         return totals(entries_of_kind(clinic, kind, f, reversal_ids))
+    found: Totals = read.result(run_prepared(read.sql, read.params))
+    return found
+
+
+def kind_totals_read(
+    clinic: Clinic, kind: str, f: EntryFilter, reversal_ids: list[int]
+) -> Read | None:
+    """kind_totals() as a read from the day totals; None for a filter of more than dates."""
+    if replace(f, date_from=None, date_to=None) != EntryFilter():
+        return None
     # The kind's entries and the reversals of them: in the day totals by (kind, reversed kind),
     # in the ledger as entries_of_kind() matches them.
     totals_match = "((kind = %s AND reversed_kind = '') OR (kind = %s AND reversed_kind = %s))"
     entries_match = "kind = %s"
     if reversal_ids:
         entries_match = f"(kind = %s OR id IN ({', '.join(['%s'] * len(reversal_ids))}))"
-    return _from_day_totals(
+    return _day_totals_read(
         clinic,
         f,
         (totals_match, [kind, EntryKind.REVERSAL, kind]),
@@ -347,25 +392,37 @@ def kind_totals(clinic: Clinic, kind: str, f: EntryFilter, reversal_ids: list[in
 def entry_count(clinic: Clinic, f: EntryFilter) -> int | None:
     """entries(clinic, f).count() read from the day totals when the filter is dates and kind
     only (the ledger page as usually opened); None for other filters."""
+    read = entry_count_read(clinic, f)
+    if read is None:
+        return None
+    found: int = read.result(run_prepared(read.sql, read.params))
+    return found
+
+
+def entry_count_read(clinic: Clinic, f: EntryFilter) -> Read | None:
+    """entry_count() as a read (compiled_query.read_together); None for other filters."""
     if replace(f, date_from=None, date_to=None, kind="") != EntryFilter():
         return None
     match: tuple[str, list[Any]] = ("kind = %s", [f.kind]) if f.kind else ("1 = 1", [])
-    return _from_day_totals(clinic, f, match, match).rows
+    return _mapped(_day_totals_read(clinic, f, match, match), lambda found: found.rows)
 
 
 Match = tuple[str, list[Any]]  # an SQL condition and its parameters
 
 
-def _from_day_totals(
+def _day_totals_read(
     clinic: Clinic, f: EntryFilter, totals_match: Match, entries_match: Match
-) -> Totals:
+) -> Read:
+    """The statement of `_day_totals_sql` for the filter's dates, read as Totals. Its text is
+    fixed for a shape of filter, so it is prepared like a compiled query (run_prepared)."""
     tz = ZoneInfo(clinic.timezone)
     start = _day_start(f.date_from, tz) if f.date_from else None
     end = _day_start(f.date_to + timedelta(days=1), tz) if f.date_to else None
     sql, params = _day_totals_sql(clinic.pk, start, end, totals_match, entries_match)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        parts = cursor.fetchall()
+    return Read(sql, params, _totals_of_parts)
+
+
+def _totals_of_parts(parts: list[Any]) -> Totals:
     return Totals(sum(int(n or 0) for n, _ in parts), sum((_decimal(mg) for _, mg in parts), ZERO))
 
 
@@ -470,6 +527,22 @@ def kind_first_rows(
     size: int,
 ) -> list[dict[str, Any]] | None:
     """entries_of_kind(...).values(*fields)[:size] compiled for date ranges; None otherwise."""
+    read = kind_first_rows_read(clinic, kind, f, reversal_ids, fields, size)
+    if read is None:
+        return None
+    found: list[dict[str, Any]] = read.result(run_prepared(read.sql, read.params))
+    return found
+
+
+def kind_first_rows_read(
+    clinic: Clinic,
+    kind: str,
+    f: EntryFilter,
+    reversal_ids: list[int],
+    fields: tuple[str, ...],
+    size: int,
+) -> Read | None:
+    """kind_first_rows() as a read (compiled_query.read_together); None where it gives None."""
     values = _range_values(clinic, f, reversal_ids)
     if values is None:
         return None
@@ -478,7 +551,40 @@ def kind_first_rows(
         values,
         lambda **p: _kind_in_range(**p).order_by("occurred_at", "seq").values(*fields)[:size],
     )
-    return query.rows(kind=kind, **values)
+    return query.read(kind=kind, **values)
+
+
+def kind_page(
+    clinic: Clinic,
+    kind: str,
+    f: EntryFilter,
+    reversal_ids: list[int],
+    fields: tuple[str, ...],
+    size: int,
+    *,
+    first_page: bool,
+) -> tuple[Totals, list[dict[str, Any]] | None]:
+    """kind_totals() and, for the first page, kind_first_rows(): in one round trip when both
+    are compiled (a report page as usually opened); the rows are None when not read."""
+    rows_read = kind_first_rows_read(clinic, kind, f, reversal_ids, fields, size)
+    totals_read = kind_totals_read(clinic, kind, f, reversal_ids)
+    if not first_page or rows_read is None or totals_read is None:
+        return kind_totals(clinic, kind, f, reversal_ids), None
+    found, rows = read_together([totals_read, rows_read])
+    return found, rows
+
+
+def newest_page(
+    clinic: Clinic, f: EntryFilter, fields: tuple[str, ...], size: int, *, first_page: bool
+) -> tuple[int | None, list[dict[str, Any]] | None]:
+    """entry_count() and, for the first page, newest_entry_rows(): in one round trip when
+    both are compiled (the ledger page as usually opened); the rows are None when not read."""
+    count_read = entry_count_read(clinic, f)
+    rows_read = newest_entry_rows_read(clinic, f, fields, size)
+    if not first_page or rows_read is None or count_read is None:
+        return entry_count(clinic, f), None
+    count, rows = read_together([count_read, rows_read])
+    return count, rows
 
 
 _NEWEST_ROWS: dict[tuple[Any, ...], CompiledValuesQuery] = {}
@@ -489,6 +595,17 @@ def newest_entry_rows(
 ) -> list[dict[str, Any]] | None:
     """entries(clinic, f).values(*fields)[:size] compiled once, for the ledger page as usually
     opened (no filter, or a kind only); None for other filters."""
+    read = newest_entry_rows_read(clinic, f, fields, size)
+    if read is None:
+        return None
+    found: list[dict[str, Any]] = read.result(run_prepared(read.sql, read.params))
+    return found
+
+
+def newest_entry_rows_read(
+    clinic: Clinic, f: EntryFilter, fields: tuple[str, ...], size: int
+) -> Read | None:
+    """newest_entry_rows() as a read (compiled_query.read_together); None for other filters."""
     if replace(f, kind="") != EntryFilter():
         return None
     key = (bool(f.kind), fields, size)
@@ -515,8 +632,8 @@ def newest_entry_rows(
             )
         query = _NEWEST_ROWS.setdefault(key, query)
     if f.kind:
-        return query.rows(clinic_id=clinic.pk, kind=f.kind)
-    return query.rows(clinic_id=clinic.pk)
+        return query.read(clinic_id=clinic.pk, kind=f.kind)
+    return query.read(clinic_id=clinic.pk)
 
 
 def entry_seqs(ids: Iterable[int]) -> dict[int, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
@@ -47,7 +48,12 @@ from ketaclinic.controlled_substances.ledger import missing_record_elements
 from ketaclinic.controlled_substances.models import StorageLocation
 from ketaclinic.controlled_substances.quantities import fmt_mg, remainder_mg
 from ketaclinic.core import clock, python_widgets
-from ketaclinic.core.compiled_query import PLACEHOLDER_ID, CompiledModelQuery
+from ketaclinic.core.compiled_query import (
+    PLACEHOLDER_ID,
+    CompiledModelQuery,
+    Read,
+    read_together,
+)
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.patients.models import Patient
 
@@ -64,14 +70,23 @@ _CLINIC = CompiledModelQuery(lambda pk: Clinic.objects.filter(pk=pk), pk=PLACEHO
 
 def _clinic(request: AuthenticatedRequest, permission: str, clinic_id: int) -> Clinic:
     """access.require, then access.require_clinic (404 where the user lacks the permission)."""
+    clinic, _ = _clinic_and(request, permission, clinic_id, [])
+    return clinic
+
+
+def _clinic_and(
+    request: AuthenticatedRequest, permission: str, clinic_id: int, reads: list[Read]
+) -> tuple[Clinic, list[Any]]:
+    """_clinic(), and the page's other reads of the clinic (its filter choices, ...) in the
+    same round trip (compiled_query.read_together), run only once access is granted."""
     access.require(request.user, permission)
     if clinic_id not in access.clinic_ids_for(request.user, permission):
         raise Http404
-    found = _CLINIC.objects(pk=clinic_id)
+    found, *results = read_together([_CLINIC.read(pk=clinic_id), *reads])
     if not found:
         raise Http404
     clinic: Clinic = found[0]
-    return clinic
+    return clinic, results
 
 
 def _can(request: AuthenticatedRequest, clinic: Clinic) -> dict[str, bool]:
@@ -113,6 +128,23 @@ def _nav_urls(clinic_id: int) -> dict[str, str]:
     return _nav_urls_for(get_script_prefix(), get_urlconf(), clinic_id)
 
 
+@functools.lru_cache(maxsize=1024)
+def _nav_html_for(
+    prefix: str, urlconf: Any, clinic_id: int, can: tuple[tuple[str, bool], ...], section: str
+) -> SafeString:
+    """_nav_links.html for a user who holds cs.view at this clinic only: it then depends on
+    nothing else, so it is rendered once (about 500 template calls on every page here)."""
+    return render_to_string(
+        "controlled_substances/_nav_links.html",
+        {
+            "cs_nav_urls": _nav_urls_for(prefix, urlconf, clinic_id),
+            "can": dict(can),
+            "section": section,
+            "other_clinics": [],
+        },
+    )
+
+
 def _page(
     request: AuthenticatedRequest,
     clinic: Clinic,
@@ -127,13 +159,20 @@ def _page(
         other_clinics = [
             c for c in access.clinics_for(request.user, "cs.view") if c.pk != clinic.pk
         ]
+    can = _can(request, clinic)
+    nav = None
+    if not other_clinics:  # _nav.html shows the cached links (one clinic: nothing else varies)
+        nav = _nav_html_for(
+            get_script_prefix(), get_urlconf(), clinic.pk, tuple(can.items()), section
+        )
     return render(
         request,
         template,
         {
             "clinic": clinic,
             "cs_nav_urls": _nav_urls(clinic.pk),
-            "can": _can(request, clinic),
+            "cs_nav": nav,
+            "can": can,
             "section": section,
             "other_clinics": other_clinics,
             **context,
@@ -313,19 +352,28 @@ def balance_rows_html(
 @login_required
 @require_GET
 def ledger(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
-    clinic = _clinic(request, "cs.view", clinic_id)
-    form = forms.LedgerFilterForm(request.GET or None, clinic=clinic)
+    clinic, choices = _clinic_and(
+        request, "cs.view", clinic_id, selectors.filter_choices_reads(clinic_id)
+    )
+    form = forms.LedgerFilterForm(request.GET or None, clinic=clinic, choices=choices)
     valid = not form.is_bound or form.is_valid()
     f = form.entry_filter() if valid else selectors.EntryFilter()
-    rows = selectors.entries(clinic, f).values(*reports.LEDGER_PAGE_FIELDS)
-    count = selectors.entry_count(clinic, f)  # from the day totals where the filter allows
+    fields = reports.LEDGER_PAGE_FIELDS
+    # The count from the day totals where the filter allows; with the first page's rows, as
+    # the page is usually opened, through SQL compiled once and in the same round trip.
+    count, shown = selectors.newest_page(
+        clinic, f, fields, PAGE_SIZE, first_page=_first_page(request)
+    )
     paginator = (
-        Paginator(rows, PAGE_SIZE) if count is None else _CountedPaginator(rows, PAGE_SIZE, count)
+        Paginator(selectors.entries(clinic, f).values(*fields), PAGE_SIZE)
+        if count is None
+        else _CountedPaginator(
+            _LazyRows(lambda: selectors.entries(clinic, f).values(*fields)), PAGE_SIZE, count
+        )
     )
     page = paginator.get_page(request.GET.get("page"))
-    shown = None
-    if page.number == 1:  # the page as usually opened: through SQL compiled once
-        shown = selectors.newest_entry_rows(clinic, f, reports.LEDGER_PAGE_FIELDS, PAGE_SIZE)
+    if shown is None and page.number == 1:
+        shown = selectors.newest_entry_rows(clinic, f, fields, PAGE_SIZE)
     if shown is None:
         shown = list(page.object_list)
     page.object_list = shown
@@ -1150,12 +1198,19 @@ def report_index(request: AuthenticatedRequest, clinic_id: int) -> HttpResponse:
 def _report_data(
     request: AuthenticatedRequest, clinic_id: int, slug: str, *, lazy: bool = False
 ) -> tuple[Clinic, forms.ReportFilterForm, Any, Any, bool]:
-    clinic = _clinic(request, "cs.report", clinic_id)
+    report = reports.ENTRY_REPORTS.get(slug)
+    # The filter's choices and the reversal ids, read with the clinic in one round trip.
+    reads = selectors.filter_choices_reads(clinic_id)
+    if report is not None:
+        reads.append(selectors.reversals_of_kind_read(clinic_id, report.kind))
+    clinic, (locations, products, *reversals) = _clinic_and(request, "cs.report", clinic_id, reads)
     if slug not in reports.REPORT_TITLES:
         raise Http404
-    report = reports.ENTRY_REPORTS.get(slug)
     form = forms.ReportFilterForm(
-        request.GET or None, clinic=clinic, with_patient=bool(report and report.with_patient)
+        request.GET or None,
+        clinic=clinic,
+        with_patient=bool(report and report.with_patient),
+        choices=(locations, products),
     )
     valid = not form.is_bound or form.is_valid()
     f = form.entry_filter() if valid else selectors.EntryFilter()
@@ -1163,26 +1218,37 @@ def _report_data(
     if report is None:
         rows: Any = selectors.inventories(clinic, f)
     else:
-        reversal_ids = selectors.reversals_of_kind(clinic.pk, report.kind)
-        rows = _LazyRows(report, clinic, f, reversal_ids)
-        if not lazy:
-            rows = rows.entries()
+        reversal_ids = reversals[0]
+        entries = functools.partial(report.rows, clinic, f, reversal_ids)
+        rows = _LazyRows(lambda: report.values(entries())) if lazy else entries()
     return clinic, form, report, (rows, f, reversal_ids), valid
 
 
+def _first_page(request: AuthenticatedRequest) -> bool:
+    """Whether the paginator will show the first page whatever the row count."""
+    return request.GET.get("page") in (None, "1")
+
+
 class _LazyRows:
-    """A report's rows for the page's paginator, built only when a page is read from them: the
-    first page as usually opened comes through compiled SQL, and building the queryset and its
+    """A page's rows for the paginator, built only when the page is read from them: the first
+    page as usually opened comes through compiled SQL, and building the queryset and its
     `.values()` (a dozen joins to set up) cost more than that page's query."""
 
-    def __init__(self, report: Any, clinic: Clinic, f: Any, reversal_ids: list[int]) -> None:
-        self.report, self.clinic, self.f, self.reversal_ids = report, clinic, f, reversal_ids
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self.build = build
 
-    def entries(self) -> Any:
-        return self.report.rows(self.clinic, self.f, self.reversal_ids)
+    def __getitem__(self, key: Any) -> _LazySlice:
+        return _LazySlice(self.build, key)
 
-    def __getitem__(self, key: Any) -> Any:
-        return self.report.values(self.entries())[key]
+
+class _LazySlice:
+    """`build()[key]`, read when iterated (the paginator slices as soon as it makes a page)."""
+
+    def __init__(self, build: Callable[[], Any], key: Any) -> None:
+        self.build, self.key = build, key
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.build()[self.key])
 
 
 @login_required
@@ -1200,14 +1266,22 @@ def report_page(request: AuthenticatedRequest, clinic_id: int, report: str) -> H
         detail=f"report {report}; {f.describe()}",
     )
     if spec is not None:
-        # Count, total and first page through compiled SQL where the filter allows it.
-        totals = selectors.kind_totals(clinic, spec.kind, f, reversal_ids)
+        # Count, total and first page through compiled SQL where the filter allows it, in one
+        # round trip when the first page is asked for (as the page is usually opened).
+        totals, shown = selectors.kind_page(
+            clinic,
+            spec.kind,
+            f,
+            reversal_ids,
+            spec.fields,
+            REPORT_PAGE_SIZE,
+            first_page=_first_page(request),
+        )
         context = _report_context(clinic, report, spec, None, f, total_mg=totals.quantity_mg)
         page = _CountedPaginator(rows, REPORT_PAGE_SIZE, totals.rows).get_page(
             request.GET.get("page")
         )
-        shown = None
-        if page.number == 1:
+        if shown is None and page.number == 1:
             shown = selectors.kind_first_rows(
                 clinic, spec.kind, f, reversal_ids, spec.fields, REPORT_PAGE_SIZE
             )
@@ -1274,6 +1348,7 @@ def _table(columns: Any, rows: Iterable[Any], clinic: Clinic) -> dict[str, Any]:
     tz = ZoneInfo(clinic.timezone)
     return {
         "headers": [(c.header, c.numeric) for c in columns],
+        "head": reports.header_html(columns),
         "body": reports.html_rows(columns, rows, tz),
     }
 

@@ -258,6 +258,10 @@ class _CompiledQuery:
         compiled, params = self._bind(using, values)
         return compiled, run_prepared(compiled.sql, params, using=using)
 
+    def _read(self, using: str, values: dict[str, Any], result: Callable[..., Any]) -> Read:
+        compiled, params = self._bind(using, values)
+        return Read(compiled.sql, params, lambda fetched: result(compiled, fetched))
+
 
 class CompiledValuesQuery(_CompiledQuery):
     """A `.values()` queryset, compiled once; `rows()` runs it."""
@@ -265,6 +269,14 @@ class CompiledValuesQuery(_CompiledQuery):
     def rows(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[dict[str, Any]]:
         """Run the query with these values; one dict per row, as `.values()` gives."""
         compiled, fetched = self._run(using, values)
+        return self._dicts(compiled, fetched)
+
+    def read(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> Read:
+        """`rows(**values)` as a Read, for `read_together`."""
+        return self._read(using, values, self._dicts)
+
+    @staticmethod
+    def _dicts(compiled: _Compiled, fetched: list[Any]) -> list[dict[str, Any]]:
         names = compiled.names
         return [dict(zip(names, row, strict=True)) for row in compiled.results(fetched)]
 
@@ -276,9 +288,15 @@ class CompiledValuesQuery(_CompiledQuery):
         """Run the query with these values; one tuple per row in the order of `.values()`
         (as `.values_list()` gives: no dict per row, for long lists read on hot paths)."""
         compiled, fetched = self._run(using, values)
-        return self._results_of(compiled, fetched, using)
+        return self._tuples(compiled, fetched)
 
-    def _results_of(self, compiled: _Compiled, fetched: list[Any], using: str) -> list[Any]:
+    def read_tuples(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> Read:
+        """`tuples(**values)` as a Read, for `read_together` (what `objects_together` gives
+        for a values query)."""
+        return self._read(using, values, self._tuples)
+
+    @staticmethod
+    def _tuples(compiled: _Compiled, fetched: list[Any]) -> list[Any]:
         return [tuple(row) for row in compiled.results(fetched)]
 
 
@@ -292,8 +310,11 @@ class CompiledModelQuery(_CompiledQuery):
         compiled, fetched = self._run(using, values)
         return self._instances(compiled, fetched, using)
 
-    def _results_of(self, compiled: _Compiled, fetched: list[Any], using: str) -> list[Any]:
-        return self._instances(compiled, fetched, using)
+    def read(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> Read:
+        """`objects(**values)` as a Read, for `read_together`."""
+        return self._read(
+            using, values, lambda compiled, fetched: self._instances(compiled, fetched, using)
+        )
 
     def _instances(self, compiled: _Compiled, fetched: list[Any], using: str) -> list[Any]:
         compiler = compiled.compiler
@@ -316,8 +337,30 @@ class CompiledModelQuery(_CompiledQuery):
 
 
 @dataclass(frozen=True)
-class _Text:
+class Read:
+    """One statement for `read_together`: its SQL (a fixed text, values as parameters, as for
+    `run_prepared`), its parameters, and what its fetched rows become."""
+
     sql: str
+    params: list[Any]
+    result: Callable[[list[Any]], Any]
+
+
+def read_together(reads: list[Read], *, using: str = DEFAULT_DB_ALIAS) -> list[Any]:
+    """Each read's result, in one round trip on PostgreSQL (see `objects_together`); one
+    statement after another elsewhere."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(reads) < 2 or _PreparingCursor is None:
+        return [read.result(run_prepared(read.sql, read.params, using=using)) for read in reads]
+    pipeline = _Pipeline(connection, [(read.sql, read.params) for read in reads])
+    connection.validate_thread_sharing()
+    wrapper: Any = _LoggedAsWritten if connection.queries_logged else CursorWrapper
+    with wrapper(pipeline, connection) as cursor:
+        cursor.execute(
+            ";\n".join(read.sql for read in reads),
+            [param for read in reads for param in read.params],
+        )
+    return [read.result(rows) for read, rows in zip(reads, pipeline.results, strict=True)]
 
 
 class PreparedText:
@@ -325,16 +368,24 @@ class PreparedText:
     queries in `objects_together` with values {"params": [...]}: its rows come back as fetched."""
 
     def __init__(self, sql: str) -> None:
-        self._text = _Text(sql)
+        self.sql = sql
 
-    def _bind(self, using: str, values: dict[str, Any]) -> tuple[Any, list[Any]]:
-        return self._text, list(values["params"])
+    def read(self, *, using: str = DEFAULT_DB_ALIAS, params: list[Any]) -> Read:
+        return Read(self.sql, list(params), _as_fetched)
 
-    def _run(self, using: str, values: dict[str, Any]) -> tuple[Any, list[Any]]:
-        return self._text, run_prepared(self._text.sql, list(values["params"]), using=using)
 
-    def _results_of(self, compiled: Any, fetched: list[Any], using: str) -> list[Any]:
-        return fetched
+def _as_fetched(rows: list[Any]) -> list[Any]:
+    return rows
+
+
+def _together(
+    query: CompiledModelQuery | CompiledValuesQuery | PreparedText,
+    using: str,
+    values: dict[str, Any],
+) -> Read:
+    if isinstance(query, CompiledValuesQuery):
+        return query.read_tuples(using=using, **values)
+    return query.read(using=using, **values)
 
 
 def objects_together(
@@ -354,24 +405,4 @@ def objects_together(
     another. Each statement is the query's own compiled SQL, and the rows become instances
     exactly as `objects()` builds them.
     """
-    connection = connections[using]
-    bound = [query._bind(using, values) for query, values in calls]
-    if connection.vendor != "postgresql" or len(bound) < 2 or _PreparingCursor is None:
-        found = []
-        for query, values in calls:
-            compiled, fetched = query._run(using, values)
-            found.append(query._results_of(compiled, fetched, using))
-        return found
-    pipeline = _Pipeline(connection, [(compiled.sql, params) for compiled, params in bound])
-    connection.validate_thread_sharing()
-    wrapper: Any = _LoggedAsWritten if connection.queries_logged else CursorWrapper
-    with wrapper(pipeline, connection) as cursor:
-        cursor.execute(
-            ";\n".join(compiled.sql for compiled, _ in bound),
-            [param for _, params in bound for param in params],
-        )
-    fetched = pipeline.results
-    return [
-        query._results_of(compiled, rows, using)
-        for (query, _), (compiled, _), rows in zip(calls, bound, fetched, strict=True)
-    ]
+    return read_together([_together(query, using, values) for query, values in calls], using=using)

@@ -715,3 +715,44 @@ def test_the_balances_pages_compiled_reads_equal_the_querysets(stocked: Ledger) 
         second_counter=attest(lg.user("prescriber")),
     )
     assert selectors.inventory_due(lg.clinic).last_taken_on is not None
+
+
+@pytest.mark.parametrize("section", ["balances", "ledger", "reports", "counts", ""])
+@pytest.mark.parametrize("role", ["nurse", "clinic_admin", "auditor", "prescriber"])
+def test_the_cached_navigation_is_what_the_template_writes(
+    stocked: Ledger, section: str, role: str
+) -> None:
+    from django.template.loader import render_to_string
+    from django.urls import get_script_prefix, get_urlconf
+
+    from ketaclinic.accounts import access
+    from ketaclinic.controlled_substances import views
+
+    clinic = stocked.clinic
+    can = {
+        name: access.has_permission(stocked.user(role), f"cs.{name}", clinic.pk)
+        for name in ("view", "record", "stock", "manage", "report")
+    }
+    context = {
+        "cs_nav_urls": views._nav_urls(clinic.pk),
+        "can": can,
+        "section": section,
+        "other_clinics": [],
+        "clinic": clinic,
+    }
+    cached = views._nav_html_for(
+        get_script_prefix(), get_urlconf(), clinic.pk, tuple(can.items()), section
+    )
+    assert cached == render_to_string("controlled_substances/_nav_links.html", context)
+    assert render_to_string("controlled_substances/_nav.html", {**context, "cs_nav": cached}) == (
+        render_to_string("controlled_substances/_nav.html", context)
+    )
+    # The current section is marked where its link is shown (Reports: to cs.report only).
+    marked = section != "" and (section != "reports" or can["report"])
+    assert ('aria-current="page"' in cached) == marked
+    # A user of several clinics gets the links to the others: the template, not the cache.
+    other = render_to_string(
+        "controlled_substances/_nav.html",
+        {**context, "cs_nav": None, "other_clinics": [stocked.world.clinic_b]},
+    )
+    assert other.startswith(cached.removesuffix("\n</nav>\n")) and "switch to" in other

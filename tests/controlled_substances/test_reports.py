@@ -382,3 +382,99 @@ def test_compiled_counts_totals_and_first_rows_equal_the_querysets(month: Ledger
                 assert first == list(report.values(qs)[:3])
     empty = selectors.EntryFilter(date_from=day.replace(year=2020), date_to=day.replace(year=2020))
     assert selectors.kind_totals(lg.clinic, EntryKind.WASTE, empty, []) == selectors.Totals(0, D(0))
+
+
+def _html_rows_as_before(columns: Any, rows: Any, tz: ZoneInfo) -> str:
+    """reports.html_rows as it was written before its per-row list comprehension."""
+    from html import escape
+
+    opening = ['<td class="num">' if column.numeric else "<td>" for column in columns]
+    lines = []
+    for row in rows:
+        values = reports.cells(columns, row, tz)
+        lines.append(
+            "<tr>"
+            + "".join(f"{o}{escape(str(v))}</td>" for o, v in zip(opening, values, strict=True))
+            + "</tr>"
+        )
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("slug", list(KIND_OF))
+def test_report_rows_are_written_as_before(month: Ledger, slug: str) -> None:
+    lg = month
+    report = reports.ENTRY_REPORTS[slug]
+    rows = reports.complete(list(report.values(report.rows(lg.clinic, selectors.EntryFilter()))))
+    assert rows
+    for r in rows:  # text that must be escaped, in every text column a report shows
+        for name in ("patient_name", "patient_address", "actor_name", "reason", "location__name"):
+            if name in r:
+                r[name] = f'<b>O\'Brien & "Co"</b> {r[name]}'
+    written = reports.html_rows(report.columns, rows, BOSTON)
+    assert written == _html_rows_as_before(report.columns, rows, BOSTON)
+    assert "&lt;b&gt;O&#x27;Brien &amp; &quot;Co&quot;&lt;/b&gt;" in written
+    assert reports.html_rows(report.columns, [], BOSTON) == ""
+
+
+# The header row as _report_table.html wrote it before reports.header_html, verbatim.
+_HEADER_TEMPLATE = (
+    '<tr>{% for header, numeric in headers %}<th scope="col"{% if numeric %} class="num"'
+    "{% endif %}>{{ header }}</th>{% endfor %}</tr>"
+)
+
+
+@pytest.mark.parametrize("slug", [*KIND_OF, "inventory", "ledger export", "awkward"])
+def test_report_headers_are_written_as_the_template_wrote_them(slug: str) -> None:
+    from django.template import Context, Template
+
+    columns = {
+        "inventory": reports.INVENTORY_COLUMNS,
+        "ledger export": reports.LEDGER_COLUMNS,
+        "awkward": (
+            reports.Column("<Dose> & \"mg\" 'per'", lambda r, tz: "", numeric=True),
+            reports.Column("Plain", lambda r, tz: ""),
+        ),
+    }.get(slug) or reports.ENTRY_REPORTS[slug].columns
+    expected = Template(_HEADER_TEMPLATE).render(
+        Context({"headers": [(c.header, c.numeric) for c in columns]})
+    )
+    assert reports.header_html(columns) == expected
+    assert expected.count("<th ") == len(columns)
+
+
+@pytest.mark.parametrize("kind", ["", EntryKind.ADMINISTER, EntryKind.REVERSAL])
+def test_first_pages_read_together_equal_the_querysets(month: Ledger, kind: str) -> None:
+    lg = month
+    fields = reports.LEDGER_PAGE_FIELDS
+    f = selectors.EntryFilter(kind=kind)
+    newest = list(selectors.entries(lg.clinic, f).values(*fields)[:3])
+    count = selectors.entries(lg.clinic, f).count()
+    assert selectors.newest_entry_rows(lg.clinic, f, fields, 3) == newest
+    assert selectors.newest_page(lg.clinic, f, fields, 3, first_page=True) == (count, newest)
+    assert selectors.newest_page(lg.clinic, f, fields, 3, first_page=False) == (count, None)
+    report = reports.WASTE  # no reversal of a waste in the fixture: compiled reads
+    dates = selectors.EntryFilter(date_from=datetime(2026, 3, 3, tzinfo=BOSTON).date())
+    qs = report.rows(lg.clinic, dates, [])
+    first = list(report.values(qs)[:3])
+    together = selectors.kind_page(
+        lg.clinic, report.kind, dates, [], report.fields, 3, first_page=True
+    )
+    assert together == (selectors.totals(qs), first)
+    assert selectors.kind_page(
+        lg.clinic, report.kind, dates, [], report.fields, 3, first_page=False
+    ) == (selectors.totals(qs), None)
+
+
+def test_a_page_number_that_is_no_number_shows_the_first_page(month: Ledger, client_for) -> None:
+    lg = month
+    nurse = client_for("nurse")
+    base = reverse("controlled_substances:ledger", args=[lg.clinic.pk])
+    first, garbled = (
+        nurse.get(f"{base}?kind=administer{page}").content.decode() for page in ("", "&page=x")
+    )
+
+    def body(page: str) -> str:
+        return page.split('id="ledger"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+
+    doses = LedgerEntry.objects.filter(clinic=lg.clinic, kind=EntryKind.ADMINISTER).count()
+    assert body(first) == body(garbled) and body(first).count("<tr>") == doses
