@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketaclinic.accounts import access
 from ketaclinic.core import clock
@@ -34,9 +34,13 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_ID,
     CompiledModelQuery,
     CompiledValuesQuery,
+    PreparedText,
     objects_together,
 )
 from ketaclinic.patients.models import Patient
+
+if TYPE_CHECKING:
+    from ketaclinic.audit.services import PendingAppend
 
 # The chart's recent window (check-ins of the last 30 days, ...), for the panels' facts.
 RECENT_DAYS = 30
@@ -54,11 +58,14 @@ class Panel:
 
 
 class ChartReads:
-    """The model reads the panels ask for before any of them is built, run together."""
+    """The model reads the panels ask for before any of them is built, run together, with the
+    chart's audit row (`audit`: sent last in the same round trip on PostgreSQL, so it is
+    durable before the chart is written and not made if a read fails)."""
 
-    def __init__(self) -> None:
+    def __init__(self, audit: PendingAppend | None = None) -> None:
         self._calls: list[tuple[CompiledModelQuery | CompiledValuesQuery, dict[str, Any]]] = []
         self._results: list[list[Any]] | None = None
+        self._audit = audit
 
     def add(self, query: CompiledModelQuery | CompiledValuesQuery, **values: Any) -> ReadHandle:
         """Ask for `query.objects(**values)` (`query.tuples(**values)` for a values query); the
@@ -69,7 +76,14 @@ class ChartReads:
         return ReadHandle(self, len(self._calls) - 1)
 
     def run(self) -> None:
-        self._results = objects_together(self._calls) if self._calls else []
+        calls: list[Any] = list(self._calls)
+        statement = self._audit.statement if self._audit is not None else None
+        if statement is not None:
+            calls.append((PreparedText(statement[0]), {"params": statement[1]}))
+        results = objects_together(calls) if calls else []
+        if self._audit is not None:
+            self._audit.finish(results.pop() if statement is not None else None)
+        self._results = results
 
     def _rows(self, index: int) -> list[Any]:
         if self._results is None:
@@ -171,14 +185,17 @@ def patient_and_facts(user: Any, patient_id: Any) -> tuple[Patient, dict[str, di
 
 
 def panels_for(
-    user: Any, patient: Patient, facts: Mapping[str, Mapping[str, Any]] | None = None
+    user: Any,
+    patient: Patient,
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
+    audit: PendingAppend | None = None,
 ) -> list[RenderedPanel]:
     """The panels the user sees on the patient's chart (`facts`: from `patient_and_facts`,
-    else read here)."""
+    else read here; `audit`: the chart's audit row, appended with the panels' reads)."""
     ordered = _ordered()
     if facts is None:
         facts = panel_facts(patient.pk, tuple(p for p in ordered if p.facts is not None))
-    reads = ChartReads()
+    reads = ChartReads(audit)
     prepared = {
         panel.key: panel.prepare(user, patient, facts[panel.key], reads)
         for panel in ordered

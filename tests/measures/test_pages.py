@@ -3,6 +3,7 @@ plans, the outcome summary, the progress report and the score export."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 
@@ -74,6 +75,34 @@ def test_chart_query_count_does_not_grow_with_scores(world, enrolled, clock, cli
     weekly_scores(world, 60, start_days=30)
     many = chart_queries(nurse, world.patient_a.pk)
     assert many == few
+
+
+def test_chart_audit_row_is_appended_with_the_panels_reads(world, enrolled, clock, client_for):
+    # One complete audit row per chart read, as record_event wrote it; on PostgreSQL it travels
+    # last in the round trip of the panels' reads (and is committed with them).
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.audit.models import AuditEvent
+
+    weekly_scores(world, 3)
+    nurse = client_for("nurse")
+    before = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    with CaptureQueriesContext(connection) as queries:
+        page = nurse.get(reverse("patients:chart", args=[world.patient_a.pk]))
+    assert page.status_code == 200 and b"PHQ-9" in page.content
+    (event,) = AuditEvent.objects.filter(seq__gt=before)
+    assert (event.action, event.detail, event.user_id) == ("read", "chart", world.users["nurse"].pk)
+    assert (event.patient_id, event.clinic_id) == (world.patient_a.pk, world.patient_a.clinic_id)
+    assert (event.object_type, event.object_id) == ("patients.patient", str(world.patient_a.pk))
+    appends = [q["sql"] for q in queries.captured_queries if "audit_auditchainhead" in q["sql"]]
+    if connection.vendor == "postgresql":
+        # One statement, in the same batch as the score read.
+        assert len(appends) == 1 and "measures_response" in appends[0]
+    else:
+        assert appends  # record_event's own path: SQLite has no one-statement append
+    call_command("verify_audit", stdout=io.StringIO())  # the chain still verifies
 
 
 def test_front_desk_does_not_see_the_measures_panel(world, enrolled, client_for):
