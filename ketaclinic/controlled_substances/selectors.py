@@ -716,16 +716,11 @@ def patient_recent_entries_shown(
 ) -> QuerySet[LedgerEntry]:
     """`patient_recent_entries` with only the columns the chart shows (CHART_ENTRY_FIELDS):
     nine of the entry's forty-odd columns, and no storage location."""
-    latest = (
-        LedgerEntry.objects.filter(patient_id=patient_id, clinic_id=clinic_id)
-        .order_by("-occurred_at", "-seq")
-        .values("pk")[:limit]
-    )
     return (
-        LedgerEntry.objects.filter(pk__in=Subquery(latest))
+        patient_recent_entries(patient_id, clinic_id, limit)
+        .select_related(None)
         .select_related("lot__product")
         .only(*CHART_ENTRY_FIELDS)
-        .order_by("-occurred_at", "-seq")
     )
 
 
