@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from django.db import IntegrityError, connection, models, transaction
 
@@ -71,6 +71,22 @@ def _locked_head() -> AuditChainHead:
     return head
 
 
+class EventFields(TypedDict, total=False):
+    """`new_event`'s arguments, for the functions that pass them on."""
+
+    action: Required[Action | str]
+    user: Any
+    clinic: Any
+    clinic_id: int | None
+    patient_id: int | None
+    obj: models.Model | None
+    object_type: str
+    object_id: str | int
+    changes: Mapping[str, Any] | None
+    detail: str
+    username: str
+
+
 def new_event(
     *,
     action: Action | str,
@@ -107,36 +123,12 @@ def new_event(
     )
 
 
-def record_event(
-    *,
-    action: Action | str,
-    user: Any = None,
-    clinic: Any = None,
-    clinic_id: int | None = None,
-    patient_id: int | None = None,
-    obj: models.Model | None = None,
-    object_type: str = "",
-    object_id: str | int = "",
-    changes: Mapping[str, Any] | None = None,
-    detail: str = "",
-    username: str = "",
-) -> AuditEvent:
-    """Append one event, chained to the previous one, inside the caller's transaction."""
-    event = new_event(
-        action=action,
-        user=user,
-        clinic=clinic,
-        clinic_id=clinic_id,
-        patient_id=patient_id,
-        obj=obj,
-        object_type=object_type,
-        object_id=object_id,
-        changes=changes,
-        detail=detail,
-        username=username,
-    )
-    _append(event)
-    return event
+def record_event(**event: Unpack[EventFields]) -> AuditEvent:
+    """Append one event, chained to the previous one, inside the caller's transaction (the
+    arguments are `new_event`'s)."""
+    made = new_event(**event)
+    _append(made)
+    return made
 
 
 def _append(event: AuditEvent) -> None:
@@ -176,7 +168,7 @@ class PendingAppend:
         return self.event
 
 
-def pending_append(**event: Any) -> PendingAppend:
+def pending_append(**event: Unpack[EventFields]) -> PendingAppend:
     """record_event(**event), to send with the caller's reads (see PendingAppend)."""
     made = new_event(**event)
     statement = append_statement(made) if connection.vendor == "postgresql" else None
