@@ -27,11 +27,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
+
 from ketaclinic.accounts import access
 from ketaclinic.core import clock
 from ketaclinic.core.compiled_query import (
+    GENERIC_PLANS,
     PLACEHOLDER_DATETIME,
     PLACEHOLDER_ID,
+    PLANS_AS_USUAL,
     CompiledModelQuery,
     CompiledValuesQuery,
     PreparedText,
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 
 # The chart's recent window (check-ins of the last 30 days, ...), for the panels' facts.
 RECENT_DAYS = 30
+_NO_PARAMS: dict[str, Any] = {"params": []}
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,18 @@ class ChartReads:
 
     def run(self) -> None:
         calls: list[Any] = list(self._calls)
+        # Every read is one patient's rows by key: on PostgreSQL, planned once per connection
+        # (GENERIC_PLANS), not re-planned on every chart.
+        generic = bool(calls) and connection.vendor == "postgresql"
+        if generic:
+            calls = [(GENERIC_PLANS, _NO_PARAMS), *calls, (PLANS_AS_USUAL, _NO_PARAMS)]
         statement = self._audit.statement if self._audit is not None else None
         if statement is not None:
             calls.append((PreparedText(statement[0]), {"params": statement[1]}))
         results = objects_together(calls) if calls else []
         if self._audit is not None:
             self._audit.finish(results.pop() if statement is not None else None)
-        self._results = results
+        self._results = results[1:-1] if generic else results
 
     def _rows(self, index: int) -> list[Any]:
         if self._results is None:

@@ -105,6 +105,34 @@ def test_chart_audit_row_is_appended_with_the_panels_reads(world, enrolled, cloc
     call_command("verify_audit", stdout=io.StringIO())  # the chain still verifies
 
 
+def test_chart_reads_are_planned_once_and_the_plan_setting_does_not_outlive_them(
+    world, enrolled, clock, client_for
+):
+    # On PostgreSQL the panels' reads run on generic plans (planned once per connection, not on
+    # every chart: PostgreSQL re-planned the ledger read each time); the setting is put back
+    # after them even inside a longer transaction (as here, in a test's).
+    from django.db import connection
+
+    weekly_scores(world, 3)
+    nurse = client_for("nurse")
+    pages = [nurse.get(reverse("patients:chart", args=[world.patient_a.pk])) for _ in range(2)]
+    assert [p.status_code for p in pages] == [200, 200]
+    assert all(b"Baseline" in p.content for p in pages)
+    if connection.vendor != "postgresql":
+        return  # SQLite plans every statement anew; nothing to set
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        assert cursor.fetchone()[0] == "auto"
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s AND statement LIKE %s",
+            ['%FROM "measures_response"%', '%"flags_json"%'],
+        )
+        # The score series, read with the panels' reads: generic plans from the first chart
+        # (left to itself PostgreSQL makes five custom plans before it tries a generic one).
+        assert cursor.fetchall() == [(2, 0)]
+
+
 def test_front_desk_does_not_see_the_measures_panel(world, enrolled, client_for):
     page = client_for("front_desk").get(reverse("patients:chart", args=[world.patient_a.pk]))
     assert page.status_code == 200 and b"measures-panel" not in page.content
