@@ -50,8 +50,7 @@ class HLine:
     kind: str  # "baseline", "response", "remission"
 
 
-@dataclass(frozen=True)
-class Tick:
+class Tick(NamedTuple):
     pos: float
     label: str
 
@@ -66,8 +65,9 @@ class Dot(NamedTuple):
     flagged: bool
 
 
-@dataclass(frozen=True)
-class Marker:
+class Marker(NamedTuple):
+    """A session or an event (a named tuple, as Dot: a year of sessions is dozens per chart)."""
+
     x: float
     title: str
 
@@ -204,13 +204,16 @@ def line_chart(
                     span.phase.capitalize(),
                 )
             )
-        sessions = [
-            Marker(scale.x(s.on), s.label) for s in timeline.sessions if start <= s.on <= end
-        ]
     # scale.x() and scale.y() inlined (the same arithmetic, so the same rounded pixels): a
-    # two-year chart places hundreds of dots. A score has few distinct values, so each value's
-    # height is computed once.
+    # two-year chart places hundreds of dots and dozens of sessions. A score has few distinct
+    # values, so each value's height is computed once.
     plot_w, days, first = width - LEFT - RIGHT, scale.days, scale.start
+    if timeline is not None:
+        sessions = [
+            Marker(round(LEFT + plot_w * (s.on - first).days / days, 1), s.label)
+            for s in timeline.sessions
+            if start <= s.on <= end
+        ]
     plot_h, low, value_span = height - TOP - BOTTOM, scale.low, scale.span
     heights = {
         value: round(TOP + plot_h * (1 - (value - low) / value_span), 1)
@@ -366,12 +369,15 @@ def render_svg(c: LineChart) -> SafeString:
             f'stroke="#8a94a6"/><text x="{t.pos}" y="{c.plot_bottom}" dy="26" '
             f'text-anchor="middle" fill="#33415c">{e(t.label)}</text>'
         )
+    # The plot's top and bottom written once for every marker (a chart marks dozens).
+    top, bottom = f"{c.plot_top}", f"{c.plot_bottom}"
     for m in c.sessions:
+        x = f"{m.x}"
         out.append(
             f"<g><title>{e(m.title)}</title>"
-            f'<line x1="{m.x}" y1="{c.plot_top}" x2="{m.x}" y2="{c.plot_bottom}" '
+            f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" '
             'stroke="#6b7fd7" stroke-opacity="0.35" stroke-width="1"/>'
-            f'<path d="M{m.x} {c.plot_bottom} l-4 9 h8 z" fill="#3552c4"/></g>'
+            f'<path d="M{x} {bottom} l-4 9 h8 z" fill="#3552c4"/></g>'
         )
     for line in c.lines:
         colour = _LINE_COLOURS.get(line.kind, "#1f2937")
