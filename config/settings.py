@@ -109,7 +109,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # Django's backend, freeing each page's context as soon as it is written (see the module).
+        "BACKEND": "ketaclinic.core.templates.DjangoTemplates",
+        "NAME": "django",  # the alias Django's own backend has (engines["django"])
         "DIRS": [BASE_DIR / "ketaclinic" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {

@@ -1,0 +1,83 @@
+"""The template backend lets a page's context go when the page is written (core.templates):
+what a view passes to its template is freed by reference counting, not left for the cyclic
+garbage collector."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from django.template import TemplateDoesNotExist, engines
+from django.test import RequestFactory
+
+from ketaclinic.core.templates import DjangoTemplates
+
+
+class Scores:
+    """Something a view passes to a template (a plain object can be watched with a weakref)."""
+
+    def __init__(self) -> None:
+        self.points = [{"total": n} for n in range(3)]
+
+
+@pytest.fixture
+def no_cyclic_collector() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def test_the_project_renders_with_the_freeing_backend() -> None:
+    assert isinstance(engines["django"], DjangoTemplates)
+
+
+@pytest.mark.parametrize("with_request", [True, False])
+def test_the_views_context_is_freed_when_the_page_is_written(
+    no_cyclic_collector: None, with_request: bool
+) -> None:
+    request = RequestFactory().get("/") if with_request else None
+    template = engines["django"].from_string(
+        "{% for p in scores.points %}{{ p.total }};{% endfor %}{% with n=scores.points|length %}"
+        "{{ n }}{% endwith %}"
+    )
+    scores = Scores()
+    watched = weakref.ref(scores)
+    html = template.render({"scores": scores}, request)
+    del scores
+    assert html == "0;1;2;3"
+    assert watched() is None  # freed at once, with the collector switched off
+
+
+def test_with_djangos_own_backend_the_context_waits_for_the_collector(
+    no_cyclic_collector: None,
+) -> None:
+    # Why the backend exists: Django's RequestContext and the view's dict refer to each other.
+    from django.template.backends.django import Template as DjangosTemplate
+
+    ours = engines["django"].from_string("{{ scores.points|length }}")
+    template = DjangosTemplate(ours.template, ours.backend)
+    scores = Scores()
+    watched = weakref.ref(scores)
+    assert template.render({"scores": scores}, RequestFactory().get("/")) == "3"
+    del scores
+    assert watched() is not None
+    gc.collect()
+    assert watched() is None
+
+
+def test_missing_templates_raise_as_in_django() -> None:
+    with pytest.raises(TemplateDoesNotExist):
+        engines["django"].get_template("no/such/template.html")
+
+
+def test_pages_still_give_their_context_to_tests(world, client_for) -> None:  # type: ignore[no-untyped-def]
+    from django.urls import reverse
+
+    page = client_for("nurse").get(reverse("patients:chart", args=[world.patient_a.pk]))
+    assert page.status_code == 200
+    assert page.context["patient"] == world.patient_a
