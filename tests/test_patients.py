@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -683,3 +684,65 @@ def test_list_rows_are_the_template_rows_with_every_text_escaped(
     # The page itself shows them: a search finds the patient, escaped.
     html = client_for("nurse").get("/patients/", {"q": "Zo"}).content.decode()
     assert "Zoë &lt;script&gt;" in html and "Zoë <script>" not in html
+
+
+# --- The chart's header, written in Python -----------------------------------------------------
+
+_FORMER_HEADER = Path(__file__).parent / "reference" / "patient_chart_header_template.html"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"preferred_name": "Sam", "pronouns": "they/them", "address_line2": "Apt 4"},
+        {
+            "last_name": "O'Brien <b>",
+            "first_name": 'Ann & "Jo"',
+            "preferred_name": "<script>",
+            "pronouns": "she/<her>",
+            "phone": "",
+            "email": "",
+            "address_line1": "",
+            "emergency_contact_name": "",
+            "emergency_contact_relationship": "",
+            "emergency_contact_phone": "",
+        },
+        {
+            "address_line1": "1 <Main> St",
+            "city": "Boston & Co",
+            "emergency_contact_name": "Lee",
+            "emergency_contact_relationship": "spouse's <friend>",
+            "date_of_birth": date(2001, 2, 28),
+        },
+    ],
+)
+@pytest.mark.parametrize("can_edit", [True, False])
+def test_chart_header_is_the_html_the_former_template_wrote(
+    world: World, changes: dict[str, Any], can_edit: bool
+) -> None:
+    from django.template import engines
+
+    from ketaclinic.patients.views import _chart_header_html
+
+    patient = world.patient_a
+    for field, value in changes.items():
+        setattr(patient, field, value)
+    former = engines["django"].from_string(_FORMER_HEADER.read_text())
+    assert _chart_header_html(patient, can_edit) == former.render(
+        {"patient": patient, "can_edit": can_edit}
+    )
+
+
+def test_chart_page_shows_the_header_and_the_edit_link_by_role(
+    world: World, client_for: Any
+) -> None:
+    url = f"/patients/{world.patient_a.pk}/"
+    edit = f'href="/patients/{world.patient_a.pk}/edit/"'
+    nurse = client_for("nurse").get(url).content.decode()
+    assert f'data-testid="chart-name">{world.patient_a.last_name}, ' in nurse
+    assert "<h2>Emergency contact</h2>" in nurse
+    assert edit in nurse  # nurses may edit a patient's details
+    auditor = client_for("auditor").get(url).content.decode()
+    assert f'data-testid="chart-name">{world.patient_a.last_name}, ' in auditor
+    assert edit not in auditor  # auditors read only

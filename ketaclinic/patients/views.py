@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
 
 from ketaclinic.accounts import access
 from ketaclinic.audit.choices import Action
@@ -102,6 +103,56 @@ def patient_create(request: AuthenticatedRequest) -> HttpResponse:
     return render(request, "patients/patient_form.html", {"form": form}, status=status)
 
 
+def _or_dash(value: str) -> str:
+    """`{{ value|default:"—" }}` for a text field."""
+    return escape(value) if value else "—"
+
+
+def _chart_header_html(patient: Any, can_edit: bool) -> SafeString:
+    """The chart's header and contact cards, every text escaped: the bytes the chart template
+    wrote with its own tags (tests/test_patients.py renders that former part beside it),
+    written here because every chart pays for them before its panels."""
+    born = patient.date_of_birth
+    name = f"{escape(patient.last_name)}, {escape(patient.first_name)}"
+    if patient.preferred_name:
+        name += f" <small>(“{escape(patient.preferred_name)}”)</small>"
+    pronouns = f" · {escape(patient.pronouns)}" if patient.pronouns else ""
+    edit = (
+        f'<a href="{reverse_with_id("patients:edit", patient.pk)}" role="button" '
+        'class="secondary outline">Edit details</a>'
+        if can_edit
+        else ""
+    )
+    if patient.address_line1:
+        second = f", {escape(patient.address_line2)}" if patient.address_line2 else ""
+        address = (
+            f"{escape(patient.address_line1)}{second}<br>{escape(patient.city)} "
+            f"{escape(patient.state)} {escape(patient.postal_code)}"
+        )
+    else:
+        address = "—"
+    relationship = patient.emergency_contact_relationship
+    return SafeString(
+        '\n<header class="chart-header">\n  <div>\n'
+        f'    <h1 data-testid="chart-name">{name}</h1>\n'
+        f'    <p class="muted">MRN <strong>{escape(patient.mrn)}</strong> · born '
+        f"{born:%Y-%m-%d} ({escape(timesince(born).replace(',', ''))}) · "
+        f"{escape(patient.get_sex_at_birth_display())}{pronouns} · "
+        f"{escape(patient.clinic.name)}</p>\n"
+        f"  </div>\n  {edit}\n</header>\n"
+        '<div class="grid">\n  <article>\n    <h2>Contact</h2>\n    <dl>\n'
+        f"      <dt>Phone</dt><dd>{_or_dash(patient.phone)}</dd>\n"
+        f"      <dt>Email</dt><dd>{_or_dash(patient.email)}</dd>\n"
+        f"      <dt>Address</dt><dd>{address}</dd>\n"
+        "    </dl>\n  </article>\n  <article>\n    <h2>Emergency contact</h2>\n    <dl>\n"
+        f"      <dt>Name</dt><dd>{_or_dash(patient.emergency_contact_name)}"
+        + (f" ({escape(relationship)})" if relationship else "")
+        + "</dd>\n"
+        f"      <dt>Phone</dt><dd>{_or_dash(patient.emergency_contact_phone)}</dd>\n"
+        "    </dl>\n  </article>\n</div>\n"
+    )
+
+
 @login_required
 def patient_chart(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
     patient, facts = chart.patient_and_facts(request.user, patient_id)
@@ -115,12 +166,13 @@ def patient_chart(request: AuthenticatedRequest, patient_id: int) -> HttpRespons
         obj=patient,
         detail="chart",
     )
+    can_edit = access.has_permission(request.user, "patient.edit", patient.clinic_id)
     return render(
         request,
         "patients/patient_chart.html",
         {
             "patient": patient,
-            "can_edit": access.has_permission(request.user, "patient.edit", patient.clinic_id),
+            "header_html": _chart_header_html(patient, can_edit),
             "panels": chart.panels_for(request.user, patient, facts, audit),
         },
     )
