@@ -22,6 +22,7 @@ from ketaclinic.core.reversing import reverse_with_id
 from ketaclinic.core.validation import add_service_errors
 from ketaclinic.patients import chart, selectors, services
 from ketaclinic.patients.forms import PatientCreateForm, PatientForm, PatientSearchForm
+from ketaclinic.patients.models import Patient
 
 PAGE_SIZE = 25
 
@@ -108,7 +109,7 @@ def _or_dash(value: str) -> str:
     return escape(value) if value else "—"
 
 
-def _chart_header_html(patient: Any, can_edit: bool) -> SafeString:
+def _chart_header_html(patient: Patient, can_edit: bool) -> SafeString:
     """The chart's header and contact cards, every text escaped: the bytes the chart template
     wrote with its own tags (tests/test_patients.py renders that former part beside it),
     written here because every chart pays for them before its panels."""
