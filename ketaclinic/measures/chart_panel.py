@@ -156,6 +156,7 @@ def trajectory_views(
         (charts.COMPACT_WIDTH, charts.COMPACT_HEIGHT) if compact else (charts.WIDTH, charts.HEIGHT)
     )
     views = []
+    memo: dict[tuple[object, ...], object] = {}  # this page's charts share their markers
     for index, item in enumerate(outcomes.trajectories):
         views.append(
             {
@@ -169,6 +170,7 @@ def trajectory_views(
                     chart_id=f"chart-{item.instrument}-{index}",
                     width=width,
                     height=height,
+                    memo=memo,
                 ),
                 "recent": (recent := list(reversed(item.points[-TABLE_ROWS:]))),
                 "table_rows": table_rows(recent, response_url),

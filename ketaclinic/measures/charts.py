@@ -9,7 +9,7 @@ title, a description and, next to each chart, the same numbers as a table).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from html import escape  # the standard library's: Django's lazy-aware one costs more per call
 from typing import NamedTuple
@@ -94,6 +94,11 @@ class LineChart:
     polyline: str
     sessions: tuple[Marker, ...]
     events: tuple[Marker, ...]  # e.g. relapse
+    # Each dot's `cx="…" cy="…"`, written with the polyline from the same strings (a float is
+    # dearer to write than the rest of a dot), and the session markers' markup, shared by the
+    # charts of one page drawn over the same days; empty: render_svg writes them itself.
+    dot_attrs: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    sessions_svg: str = field(default="", compare=False, repr=False)
 
     @property
     def tick_bottom(self) -> float:
@@ -167,9 +172,14 @@ def line_chart(
     events: Sequence[tuple[date, str]] = (),
     width: int = WIDTH,
     height: int = HEIGHT,
+    memo: dict[tuple[object, ...], object] | None = None,
 ) -> LineChart:
     """Lay out a chart of `series` from `start` to `end` (days) with optional severity bands,
-    horizontal reference lines, session markers and phase strips from `timeline`."""
+    horizontal reference lines, session markers and phase strips from `timeline`.
+
+    `memo`: a dict shared by the charts of one page, so charts over the same days (a PHQ-9 and
+    a GAD-7 chart of the same two years) place and write their session markers and month ticks
+    once; it must not outlive the page (it is keyed by the timeline's identity)."""
     scale = _Scale(start, end, series.low, series.high, width, height)
     top, bottom = scale.y(series.high), scale.y(series.low)
     band_rects = []
@@ -206,25 +216,41 @@ def line_chart(
             )
     # scale.x() and scale.y() inlined (the same arithmetic, so the same rounded pixels): a
     # two-year chart places hundreds of dots and dozens of sessions. A score has few distinct
-    # values, so each value's height is computed once.
-    plot_w, days, first = width - LEFT - RIGHT, scale.days, scale.start
+    # values, so each value's height is computed (and written) once.
+    plot_w, days, first = width - LEFT - RIGHT, scale.days, scale.start.toordinal()
+    sessions_svg = ""
     if timeline is not None:
-        sessions = [
-            Marker(round(LEFT + plot_w * (s.on - first).days / days, 1), s.label)
-            for s in timeline.sessions
-            if start <= s.on <= end
-        ]
+        key = ("sessions", id(timeline), start, end, width, top, bottom)
+        found = memo.get(key) if memo is not None else None
+        if found is None:
+            sessions = [
+                Marker(round(LEFT + plot_w * (s.on.toordinal() - first) / days, 1), s.label)
+                for s in timeline.sessions
+                if start <= s.on <= end
+            ]
+            found = (sessions, _sessions_svg(sessions, f"{top}", f"{bottom}"))
+            if memo is not None:
+                memo[key] = found
+        sessions, sessions_svg = found  # type: ignore[misc]
     plot_h, low, value_span = height - TOP - BOTTOM, scale.low, scale.span
     heights = {
         value: round(TOP + plot_h * (1 - (value - low) / value_span), 1)
         for value in {point[1] for point in series.points}
     }
-    dots = tuple(
-        [
-            Dot(round(LEFT + plot_w * (day - first).days / days, 1), heights[value], label, flagged)
-            for day, value, label, flagged in series.points
-        ]
+    written = {value: f"{y}" for value, y in heights.items()}
+    points = series.points
+    xs = [round(LEFT + plot_w * (day.toordinal() - first) / days, 1) for day, _, _, _ in points]
+    make = tuple.__new__  # a named tuple from a tuple: one call fewer than Dot(...)
+    dots: tuple[Dot, ...] = tuple(
+        [make(Dot, (x, heights[p[1]], p[2], p[3])) for x, p in zip(xs, points, strict=True)]
     )
+    coordinates = list(zip([f"{x}" for x in xs], [written[p[1]] for p in points], strict=True))
+    ticks_key = ("ticks", start, end, width)
+    x_ticks = memo.get(ticks_key) if memo is not None else None
+    if x_ticks is None:
+        x_ticks = _x_ticks(scale, start, end)
+        if memo is not None:
+            memo[ticks_key] = x_ticks
     y_values = sorted({series.low, series.high, *(low for low, _, _ in bands)})
     if not bands:
         step = 5 if series.high - series.low > 12 else 2
@@ -246,13 +272,30 @@ def line_chart(
             for value, label, kind in lines
             if series.low <= value <= series.high
         ),
-        x_ticks=_x_ticks(scale, start, end),
+        x_ticks=x_ticks,  # type: ignore[arg-type]
         y_ticks=tuple(Tick(scale.y(v), str(v)) for v in y_values),
         dots=dots,
-        polyline=" ".join(f"{d.x},{d.y}" for d in dots),
+        polyline=" ".join([f"{x},{y}" for x, y in coordinates]),
         sessions=tuple(sessions),
         events=tuple(Marker(scale.x(day), label) for day, label in events if start <= day <= end),
+        dot_attrs=tuple([f'cx="{x}" cy="{y}"' for x, y in coordinates]),
+        sessions_svg=sessions_svg,
     )
+
+
+def _sessions_svg(sessions: Sequence[Marker], top: str, bottom: str) -> str:
+    """The session markers' markup (escaped titles), from the plot's top to its bottom."""
+    e = escape
+    out = []
+    for m in sessions:
+        x = f"{m.x}"
+        out.append(
+            f"<g><title>{e(m.title)}</title>"
+            f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" '
+            'stroke="#6b7fd7" stroke-opacity="0.35" stroke-width="1"/>'
+            f'<path d="M{x} {bottom} l-4 9 h8 z" fill="#3552c4"/></g>'
+        )
+    return "".join(out)
 
 
 def trajectory_chart(
@@ -263,9 +306,10 @@ def trajectory_chart(
     chart_id: str,
     width: int = WIDTH,
     height: int = HEIGHT,
+    memo: dict[tuple[object, ...], object] | None = None,
 ) -> LineChart:
     """The chart of one instrument's trajectory: bands, baseline, response and remission lines,
-    sessions (dose and route), phases and a relapse marker."""
+    sessions (dose and route), phases and a relapse marker (`memo`: see `line_chart`)."""
     definition = INSTRUMENTS[item.instrument]
     low, high = definition.score_range
     days = [p.day for p in item.points]
@@ -314,6 +358,7 @@ def trajectory_chart(
         events=events,
         width=width,
         height=height,
+        memo=memo,
     )
 
 
@@ -369,16 +414,7 @@ def render_svg(c: LineChart) -> SafeString:
             f'stroke="#8a94a6"/><text x="{t.pos}" y="{c.plot_bottom}" dy="26" '
             f'text-anchor="middle" fill="#33415c">{e(t.label)}</text>'
         )
-    # The plot's top and bottom written once for every marker (a chart marks dozens).
-    top, bottom = f"{c.plot_top}", f"{c.plot_bottom}"
-    for m in c.sessions:
-        x = f"{m.x}"
-        out.append(
-            f"<g><title>{e(m.title)}</title>"
-            f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" '
-            'stroke="#6b7fd7" stroke-opacity="0.35" stroke-width="1"/>'
-            f'<path d="M{x} {bottom} l-4 9 h8 z" fill="#3552c4"/></g>'
-        )
+    out.append(c.sessions_svg or _sessions_svg(c.sessions, f"{c.plot_top}", f"{c.plot_bottom}"))
     for line in c.lines:
         colour = _LINE_COLOURS.get(line.kind, "#1f2937")
         dash = "6 3" if line.kind == "baseline" else "2 3"
@@ -401,15 +437,16 @@ def render_svg(c: LineChart) -> SafeString:
             f'<polyline points="{c.polyline}" fill="none" stroke="#1d3a8a" stroke-width="2" '
             'stroke-linejoin="round"/>'
         )
-    for d in c.dots:
+    attrs = c.dot_attrs or tuple(f'cx="{d.x}" cy="{d.y}"' for d in c.dots)
+    for d, xy in zip(c.dots, attrs, strict=True):
         if d.flagged:
             out.append(
-                f'<circle cx="{d.x}" cy="{d.y}" r="5" fill="#ffffff" stroke="#b42318" '
+                f'<circle {xy} r="5" fill="#ffffff" stroke="#b42318" '
                 f'stroke-width="2.5"><title>{e(d.title)} · safety item positive</title></circle>'
             )
         else:
             out.append(
-                f'<circle cx="{d.x}" cy="{d.y}" r="3.2" fill="#1d3a8a" stroke="#1d3a8a" '
+                f'<circle {xy} r="3.2" fill="#1d3a8a" stroke="#1d3a8a" '
                 f'stroke-width="1"><title>{e(d.title)}</title></circle>'
             )
     out.append("</svg>")

@@ -131,6 +131,35 @@ def test_two_years_of_weekly_scores_chart_with_monthly_ticks():
     assert 6 <= len(chart.x_ticks) <= 14
 
 
+def test_charts_of_one_page_share_markers_and_draw_what_each_would_alone():
+    """A page's charts over the same days place and write the session markers and month ticks
+    once (`memo`), and every chart's SVG is the one drawn without the shared work or the
+    pre-written dot coordinates."""
+    from dataclasses import replace
+
+    today = MONDAY + timedelta(days=740)
+    phq9 = trajectory("phq9", points(*[(7 * k - 1, 10 + (k % 5)) for k in range(105)]), IV)
+    gad7 = trajectory("gad7", points(*[(7 * k - 1, 5 + (k % 7)) for k in range(105)]), IV)
+    madrs = trajectory("madrs", points(*[(28 * k + 6, 20 + (k % 9)) for k in range(26)]), IV)
+    memo: dict[tuple[object, ...], object] = {}
+    drawn = [
+        charts.trajectory_chart(item, IV, today=today, chart_id=f"c{i}", memo=memo)
+        for i, item in enumerate((phq9, gad7, madrs))
+    ]
+    # PHQ-9 and GAD-7 span the same days: one entry each for markers and ticks; MADRS starts a
+    # week later: its own.
+    assert sorted(key[0] for key in memo) == ["sessions", "sessions", "ticks", "ticks"]
+    assert drawn[0].sessions_svg is drawn[1].sessions_svg and drawn[0].sessions_svg
+    assert drawn[0].x_ticks is drawn[1].x_ticks
+    for i, (item, chart) in enumerate(zip((phq9, gad7, madrs), drawn, strict=True)):
+        alone = charts.trajectory_chart(item, IV, today=today, chart_id=f"c{i}")
+        assert alone == chart and alone.svg() == chart.svg()
+        bare = replace(chart, dot_attrs=(), sessions_svg="")
+        assert bare.svg() == chart.svg() and 'cx="' in bare.svg()
+        assert len(chart.dot_attrs) == len(chart.dots)
+        assert chart.polyline.split(" ")[0] == f"{chart.dots[0].x},{chart.dots[0].y}"
+
+
 @pytest.mark.parametrize(
     ("answers", "asked"),
     [
