@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from html import escape
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.template.defaultfilters import pluralize
@@ -26,6 +26,7 @@ from ketaclinic.core.compiled_query import (
     PLACEHOLDER_DATETIME,
     PLACEHOLDER_ID,
     CompiledModelQuery,
+    CompiledValuesQuery,
 )
 from ketaclinic.core.reversing import reverse_with_id
 from ketaclinic.measures import charts, selectors
@@ -147,11 +148,7 @@ def trajectory_views(
     """One entry per instrument: the trajectory, its chart, the rows of its table (dates
     linking to each response when `link_responses`, for staff) and the whole section as HTML
     (`trajectory_section`, the table open when `expanded`)."""
-    response_url = (
-        reverse("measures:response_detail", args=[outcomes.patient.pk, int(_ID_MARK)])
-        if link_responses
-        else None
-    )
+    response_url = _response_url(outcomes.patient.pk) if link_responses else None
     width, height = (
         (charts.COMPACT_WIDTH, charts.COMPACT_HEIGHT) if compact else (charts.WIDTH, charts.HEIGHT)
     )
@@ -183,14 +180,10 @@ def trajectory_views(
 def mood_chart(checkins: list[Any], tz: Any, today: date) -> charts.LineChart | None:
     if not checkins:
         return None
+    days = [c.recorded_at.astimezone(tz).date() for c in checkins]
     points = sorted(
-        (
-            c.recorded_at.astimezone(tz).date(),
-            c.mood_0_to_10,
-            f"{c.recorded_at.astimezone(tz):%Y-%m-%d}: mood {c.mood_0_to_10}/10",
-            c.urgent,
-        )
-        for c in checkins
+        (day, c.mood_0_to_10, f"{day.isoformat()}: mood {c.mood_0_to_10}/10", c.urgent)
+        for day, c in zip(days, checkins, strict=True)
     )
     return charts.line_chart(
         chart_id="chart-mood",
@@ -427,6 +420,24 @@ def _patient_link_patterns(urlconf: Any, prefix: str) -> tuple[tuple[str, str], 
     )
 
 
+_PATIENT_MARK = "918273646"
+
+
+@lru_cache(maxsize=8)
+def _response_url_pattern(urlconf: Any, prefix: str) -> str:
+    return reverse(
+        "measures:response_detail", urlconf=urlconf, args=[int(_PATIENT_MARK), int(_ID_MARK)]
+    )
+
+
+def _response_url(patient_id: int) -> str:
+    """A patient's response_detail URL for the response id _ID_MARK, reversed once per
+    URLconf and script prefix."""
+    urlconf = get_urlconf() or settings.ROOT_URLCONF
+    pattern = _response_url_pattern(urlconf, get_script_prefix())
+    return pattern.replace(_PATIENT_MARK, str(int(patient_id)))
+
+
 def patient_links(patient_id: int) -> dict[str, str]:
     """The panel's links for one patient (a dozen `{% url %}` tags cost more than the rest of
     the panel's header)."""
@@ -435,9 +446,21 @@ def patient_links(patient_id: int) -> dict[str, str]:
     return {key: url.replace(_ID_MARK, str(patient_id)) for key, url in patterns}
 
 
+class CheckInRow(NamedTuple):
+    """What the panel shows of a check-in (a month of daily check-ins is read on every chart:
+    a model instance each costs more than the mood chart drawn from them)."""
+
+    recorded_at: datetime
+    mood_0_to_10: int
+    urgent: bool
+    note: str
+
+
 # The panel's lists, compiled to SQL once (core.compiled_query).
-_CHECKINS = CompiledModelQuery(
-    lambda patient_id, since: selectors.checkins(patient_id, since=since),
+_CHECKINS = CompiledValuesQuery(
+    lambda patient_id, since: selectors.checkins(patient_id, since=since).values(
+        *CheckInRow._fields
+    ),
     patient_id=PLACEHOLDER_ID,
     since=PLACEHOLDER_DATETIME,
 )
@@ -501,7 +524,7 @@ def panel_context(
             "now": now,
             "present": present,
             "outcomes": None,
-            "checkins": _CHECKINS.objects(patient_id=patient.pk, since=since)
+            "checkins": _CHECKINS.tuples(patient_id=patient.pk, since=since)
             if present.checkins
             else [],
             "open_items": _OPEN_ITEMS.objects(patient_id=patient.pk) if present.assignments else [],
@@ -521,7 +544,7 @@ def _context(user: Any, patient: Patient, prepared: Mapping[str, Any]) -> dict[s
     now, present, read = prepared["now"], prepared["present"], prepared["outcomes"]
     outcomes = selectors.patient_outcomes(patient, present=present, read=read)
     today = now.astimezone(outcomes.tz).date()
-    recent_checkins = _rows(prepared["checkins"])
+    recent_checkins = [CheckInRow._make(row) for row in _rows(prepared["checkins"])]
     open_items = _rows(prepared["open_items"])
     boosters = (
         list(selectors.booster_recommendations(user).filter(patient_id=patient.pk)[:3])

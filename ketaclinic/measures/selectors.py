@@ -278,11 +278,17 @@ def points_by_instrument(
     grouped: dict[str, list[ScorePoint]] = defaultdict(list)
     if rows is None:
         rows = _POINTS.tuples(patient_id=patient_id)
-    for pk, instrument, completed_utc, total, severity, flags in rows:
-        completed_at = completed_utc.replace(tzinfo=UTC)
+    # Per row, the cheapest spellings of the same values: the constructor, not
+    # `.replace(tzinfo=UTC)` (whose keyword costs more than building the datetime), and the
+    # named tuple made from a tuple, not through its __new__ (one call fewer).
+    make = tuple.__new__
+    for pk, instrument, c, total, severity, flags in rows:
+        completed_at = datetime(
+            c.year, c.month, c.day, c.hour, c.minute, c.second, c.microsecond, UTC
+        )
         grouped[instrument].append(
-            ScorePoint(pk, completed_at, completed_at.astimezone(tz).date(), total, severity,
-                       _flags(flags))
+            make(ScorePoint, (pk, completed_at, completed_at.astimezone(tz).date(), total,
+                              severity, () if flags == "[]" else _flags(flags)))
         )  # fmt: skip
     return dict(grouped)
 
