@@ -10,6 +10,7 @@ class ControlledSubstancesConfig(AppConfig):
         from ketaclinic.controlled_substances.views import (
             chart_panel,
             chart_panel_facts,
+            chart_panel_html,
             chart_panel_prepare,
         )
         from ketaclinic.patients import chart
@@ -23,5 +24,6 @@ class ControlledSubstancesConfig(AppConfig):
                 context=chart_panel,
                 facts=chart_panel_facts,
                 prepare=chart_panel_prepare,
+                html=chart_panel_html,
             )
         )

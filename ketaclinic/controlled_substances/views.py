@@ -55,6 +55,7 @@ from ketaclinic.core.compiled_query import (
     read_together,
 )
 from ketaclinic.core.http import AuthenticatedRequest
+from ketaclinic.core.reversing import reverse_with_id
 from ketaclinic.patients.models import Patient
 
 PAGE_SIZE = 50
@@ -1526,6 +1527,34 @@ def chart_panel_rows(entries: Iterable[Any], clinic_id: int, tz: ZoneInfo) -> Sa
         )
     # Safe: every text went through conditional_escape(); the rest are numbers and dates.
     return mark_safe("".join(lines))  # noqa: S308
+
+
+def chart_panel_html(ctx: Mapping[str, Any]) -> SafeString:
+    """What `controlled_substances/chart_panel.html` writes for the panel's context
+    (Panel.html: the chart skips the include; its time zone tag has nothing left to convert,
+    the rows being written in the clinic's zone by `chart_panel_rows`)."""
+    e = conditional_escape
+    record = ""
+    if ctx["can_record"]:
+        href = reverse_with_id("controlled_substances:administer", ctx["clinic_id"])
+        record = (
+            f'<p><a href="{e(href)}?patient={e(localize(ctx["patient"].pk))}" role="button" '
+            'class="secondary outline">Record an administration</a></p>'
+        )
+    rows = (
+        e(ctx["rows_html"])
+        if ctx["rows"]
+        else '<tr><td colspan="5">No ketamine or esketamine recorded for this patient.</td></tr>'
+    )
+    # Safe: the link and the rows are escaped (the rows are a SafeString written escaped).
+    return mark_safe(  # noqa: S308
+        f"\n{record}\n\n"
+        '<table class="cs-table" id="cs-chart-panel">\n'
+        '  <thead><tr><th scope="col">When</th><th scope="col">What</th>'
+        '<th scope="col">Product, lot</th><th scope="col" class="num">mg</th>'
+        '<th scope="col">By</th></tr></thead>\n'
+        f"  <tbody>\n    {rows}\n  </tbody>\n</table>\n\n"
+    )
 
 
 def chart_panel_facts(since: datetime) -> Mapping[str, Any]:

@@ -15,6 +15,7 @@ class CoursesConfig(AppConfig):
                 title="Treatment courses",
                 order=30,
                 template="courses/chart_panel.html",
+                html=chart.stylesheet_then_html("css/treatment.css"),
                 context=courses_panel,
                 facts=courses_facts,
                 prepare=courses_prepare,

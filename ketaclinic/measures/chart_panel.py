@@ -582,6 +582,18 @@ def _context(user: Any, patient: Patient, prepared: Mapping[str, Any]) -> dict[s
     return context
 
 
+def panel_page_html(ctx: Mapping[str, Any]) -> SafeString | None:
+    """What `measures/chart_panel.html` writes for the panel's context (Panel.html), or None
+    to write the template: when there are booster recommendations, with their forms."""
+    if ctx["boosters"]:
+        return None
+    # Safe: body_html is a SafeString written with escaping of its own.
+    return mark_safe(  # noqa: S308
+        '\n<div class="kc-measures" data-testid="measures-panel">\n  '
+        f"{conditional_escape(ctx['body_html'])}</div>\n\n"
+    )
+
+
 def register() -> None:
     chart.register(
         chart.Panel(
@@ -592,5 +604,6 @@ def register() -> None:
             order=50,
             facts=panel_facts,
             prepare=panel_prepare,
+            html=panel_page_html,
         )
     )

@@ -17,6 +17,12 @@ ago). Every panel's facts are read in one query per chart, and such a panel's co
 as `context(user, patient, facts)` with the values by name. Panels use them to skip the reads
 that would come back empty (most patients of a large clinic have no courses, doses or ledger
 entries), so the chart does not pay a round trip per panel to find that out.
+
+A panel may also give `html(context)`: its template's output for that context, byte for byte,
+written by the panel itself (or None to write the template after all). The chart then prints it
+instead of including the template: an include's lookups and tags cost more than the panel's own
+work for panels that build their HTML in Python anyway. tests/panel_support.py checks the two
+agree.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
+from django.templatetags.static import static
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.accounts import access
 from ketaclinic.core import clock
@@ -60,6 +69,10 @@ class Panel:
     order: int = 100
     facts: Callable[[datetime], Mapping[str, Any]] | None = None
     prepare: Callable[..., Any] | None = None
+    # The panel's HTML from its context: the bytes `template` would write for it, or None to
+    # write `template` after all. The chart then skips the include (its lookups and tags cost
+    # more than the panel's own work for panels that build their HTML in Python anyway).
+    html: Callable[[Mapping[str, Any]], SafeString | None] | None = None
 
 
 class ChartReads:
@@ -121,6 +134,21 @@ class RenderedPanel:
     title: str
     template: str
     context: Mapping[str, Any]
+    html: SafeString | None = None  # written instead of `template` (Panel.html)
+
+
+def stylesheet_then_html(stylesheet: str) -> Callable[[Mapping[str, Any]], SafeString]:
+    """Panel.html for a panel whose template is a stylesheet link and its context's HTML:
+    `{% load static %}<link rel="stylesheet" href="{% static stylesheet %}">{{ ctx.html }}`."""
+
+    def html(context: Mapping[str, Any]) -> SafeString:
+        href = conditional_escape(static(stylesheet))
+        # Safe: the link's address and the context's HTML are escaped (a SafeString as is).
+        return mark_safe(  # noqa: S308
+            f'<link rel="stylesheet" href="{href}">{conditional_escape(context["html"])}\n'
+        )
+
+    return html
 
 
 _PANELS: dict[str, Panel] = {}
@@ -224,5 +252,6 @@ def panels_for(
         else:
             context = panel.context(user, patient)
         if context is not None:
-            rendered.append(RenderedPanel(panel.key, panel.title, panel.template, context))
+            html = panel.html(context) if panel.html is not None else None
+            rendered.append(RenderedPanel(panel.key, panel.title, panel.template, context, html))
     return rendered

@@ -15,6 +15,7 @@ class ScreeningConfig(AppConfig):
                 title="Intake and eligibility",
                 order=20,
                 template="screening/chart_panel.html",
+                html=chart.stylesheet_then_html("css/treatment.css"),
                 context=intake_panel,
                 facts=intake_facts,
                 prepare=intake_prepare,

@@ -756,3 +756,21 @@ def test_the_cached_navigation_is_what_the_template_writes(
         {**context, "cs_nav": None, "other_clinics": [stocked.world.clinic_b]},
     )
     assert other.startswith(cached.removesuffix("\n</nav>\n")) and "switch to" in other
+
+
+def test_the_chart_panel_writes_what_its_template_writes(stocked: Ledger) -> None:
+    """The chart writes the panel without its template (Panel.html): the same bytes, with and
+    without the right to record and with and without entries."""
+    from ketaclinic.patients.models import Patient
+    from tests.panel_support import own_html_keys, panels_as_written
+
+    for role in ("nurse", "auditor", "prescriber"):
+        user = stocked.user(role)
+        html = panels_as_written(user, stocked.patient)["controlled_substances"]
+        assert ("Record an administration" in html) is (role != "auditor")
+        assert "-40.000" in html
+        assert "controlled_substances" in own_html_keys(user, stocked.patient)
+    other = Patient.objects.filter(clinic=stocked.clinic).exclude(pk=stocked.patient.pk).first()
+    assert other is not None
+    html = panels_as_written(stocked.user("nurse"), other)["controlled_substances"]
+    assert "No ketamine or esketamine recorded for this patient." in html

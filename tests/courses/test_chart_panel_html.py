@@ -60,3 +60,14 @@ def test_a_course_with_its_next_appointments(world, course) -> None:  # noqa: F8
 def test_no_course(world) -> None:
     pages = _variants(world, world.patient_a, "prescriber")
     assert "No treatment course." in pages[0]
+
+
+def test_the_chart_writes_the_panel_without_its_template(world, course) -> None:  # noqa: F811
+    """Panel.html: the stylesheet link and the panel's HTML, as the template wrote them."""
+    from tests.panel_support import own_html_keys, panels_as_written
+
+    with time_machine.travel(NOW - timedelta(days=1), tick=False):
+        for role in ("prescriber", "nurse", "front_desk"):
+            html = panels_as_written(world.users[role], world.patient_a2)["courses"]
+            assert 'data-testid="chart-course"' in html
+            assert "courses" in own_html_keys(world.users[role], world.patient_a2)

@@ -117,3 +117,19 @@ def test_a_plan_without_a_course_or_prescriber(world, clock) -> None:
     plan = factories.empty_plan(world.users["prescriber"], world.clinic_a)
     factories.enrol(world.users["prescriber"], world.patient_a2, plan, first_session_on=MONDAY)
     _assert_same(world, world.patient_a2, "nurse")
+
+
+def test_the_chart_writes_the_panel_without_its_template(world, enrolled, clock) -> None:
+    """Panel.html: the panel's bytes are its template's (without boosters), for every role."""
+    from tests.panel_support import own_html_keys, panels_as_written
+
+    weekly_scores(world, 5)
+    services.checkin_record(
+        actor=world.users["patient"], patient=world.patient_a, mood_0_to_10=4, note="a <b>"
+    )
+    for role in ("prescriber", "nurse"):
+        html = panels_as_written(world.users[role], world.patient_a)["measures"]
+        assert 'data-testid="measures-panel"' in html and "Mood check-ins" in html
+        assert "measures" in own_html_keys(world.users[role], world.patient_a)
+    empty = panels_as_written(world.users["nurse"], world.patient_a2)["measures"]
+    assert "No questionnaire scores yet." in empty

@@ -172,6 +172,11 @@ def test_booster_recommendation_and_late_responder_on_the_chart(world, clock, cl
     )
     assert 'data-testid="late-phq9"' in page and "after 8 sessions" in page
     assert 'data-testid="booster-recommendation"' in page
+    # With a recommendation (and its form) the panel is written from its template.
+    from tests.panel_support import own_html_keys, panels_as_written
+
+    assert "measures" not in own_html_keys(prescriber, world.patient_a)
+    assert 'name="resolution"' in panels_as_written(prescriber, world.patient_a)["measures"]
     rec = BoosterRecommendation.objects.get()
     resolved = client_for("prescriber").post(
         reverse("measures:booster_resolve", args=[rec.pk]), {"resolution": "booster_planned"}

@@ -60,3 +60,14 @@ def test_needs_review_then_an_override_with_reasons(world) -> None:
     world.clinic_a.save(update_fields=["timezone"])
     pages = _pages(world, patient, "prescriber")
     assert 'data-testid="override"' in pages[0] and 'class="reasons"' in pages[0]
+
+
+def test_the_chart_writes_the_panel_without_its_template(world) -> None:
+    """Panel.html: the stylesheet link and the panel's HTML, as the template wrote them."""
+    from tests.panel_support import own_html_keys, panels_as_written
+
+    patient = needs_review(world)
+    for role in ("prescriber", "nurse", "front_desk"):
+        html = panels_as_written(world.users[role], patient)["intake"]
+        assert html.startswith('<link rel="stylesheet" href="') and html.endswith("\n")
+        assert "intake" in own_html_keys(world.users[role], patient)
