@@ -160,6 +160,74 @@ def test_charts_of_one_page_share_markers_and_draw_what_each_would_alone():
         assert chart.polyline.split(" ")[0] == f"{chart.dots[0].x},{chart.dots[0].y}"
 
 
+def test_charts_are_the_svg_the_drawing_code_wrote_before_the_shared_parts():
+    """tests/measures/reference/trajectory_charts.svg.txt holds the SVGs that the drawing code
+    wrote before charts shared their markers and pre-wrote their dots (commit 11ebc01): three
+    instruments over two timelines at both sizes, a flagged dot, a relapse and a mood chart."""
+    from pathlib import Path
+
+    reference = Path(__file__).parent / "reference" / "trajectory_charts.svg.txt"
+
+    def series(*pairs: tuple[int, int], flag_at: tuple[int, ...] = ()) -> list[ScorePoint]:
+        return [
+            ScorePoint(
+                index,
+                datetime.combine(MONDAY + timedelta(days=day), time(12), tzinfo=UTC),
+                MONDAY + timedelta(days=day),
+                total,
+                "moderate" if total > 9 else "",
+                ("suicidal_ideation",) if index in flag_at else (),
+            )
+            for index, (day, total) in enumerate(pairs, start=1)
+        ]
+
+    esketamine = build_timeline("esketamine_trd", MONDAY, weeks=30)
+    today = MONDAY + timedelta(days=220)
+    phq9 = [20, 18, 12, 8, 6, 9, 12, 14, 13, 11]
+    phq9_series = series(*[(7 * k - 2, phq9[k % 10]) for k in range(30)], flag_at=(3,))
+    gad7_series = series(*[(7 * k - 2, 5 + (k % 7)) for k in range(30)])
+    madrs_series = series(*[(28 * k + 5, 20 + (k % 9)) for k in range(8)])
+    items = (
+        (trajectory("phq9", phq9_series, esketamine), esketamine),
+        (trajectory("gad7", gad7_series, esketamine), esketamine),
+        (trajectory("madrs", madrs_series, IV), IV),
+    )
+    drawn = []
+    for width, height in (
+        (charts.WIDTH, charts.HEIGHT),
+        (charts.COMPACT_WIDTH, charts.COMPACT_HEIGHT),
+    ):
+        memo: dict[tuple[object, ...], object] = {}
+        for index, (item, timeline) in enumerate(items):
+            chart = charts.trajectory_chart(
+                item,
+                timeline,
+                today=today,
+                chart_id=f"c{index}",
+                width=width,
+                height=height,
+                memo=memo,
+            )
+            drawn.append(str(chart.svg()))
+    mood = [
+        (MONDAY + timedelta(days=k), k % 11, f"mood {k % 11}/10 <&>", k == 4) for k in range(30)
+    ]
+    drawn.append(
+        str(
+            charts.line_chart(
+                chart_id="m",
+                title="Mood",
+                description="d",
+                series=charts.Series(mood, 0, 10),
+                start=MONDAY - timedelta(days=1),
+                end=MONDAY + timedelta(days=31),
+            ).svg()
+        )
+    )
+    assert "\n".join(drawn) + "\n" == reference.read_text()
+    assert "safety item positive" in drawn[0] and "Relapse" in reference.read_text()
+
+
 @pytest.mark.parametrize(
     ("answers", "asked"),
     [
