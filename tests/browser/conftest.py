@@ -2,6 +2,8 @@
 
 Fixtures for every browser test (later features add full flows here):
 
+- `live_server`: pytest-django's live server; on SQLite it answers one request at a time (see
+  `OneRequestAtATime`).
 - `browser`: one headless Chromium for all tests in tests/browser (package scope).
 - `context` / `page`: a fresh browser context per test (own cookies, so own session), with
   `base_url` set to the live server, so `page.goto("/patients/")` works.
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from itertools import count
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import (
@@ -35,6 +39,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from pytest_django.live_server_helper import LiveServer
 
 from ketaclinic.accounts.models import User
 from tests.factories import PASSWORD
@@ -52,6 +57,52 @@ CHROMIUM_ARGS = [
 # A local server answers in milliseconds, but CI runs two test processes on two cores beside
 # Chromium and the live server, and a sign-in hashes a password: 5 s timed out under that load.
 TIMEOUT_MS = 20_000
+
+
+class OneRequestAtATime:
+    """A WSGI app that runs the app it wraps for one request at a time.
+
+    The SQLite test database lives in memory, and the live server's threads reach it through
+    SQLite's shared cache. Shared-cache table locks fail at once ("database table is locked")
+    instead of waiting, so two requests at once fail each other: a session save's
+    DatabaseError is answered with 400 ("session interrupted"), another query's with 500. A
+    page sends such requests by itself (an htmx preview on `change` while its form is being
+    submitted), and the failures came and went. The response is read to its end inside the
+    lock, since a streamed response still queries as it is read. On PostgreSQL every thread
+    has its own connection and waits for row locks, so requests run side by side there.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self.lock:
+            response = self.app(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """pytest-django's `live_server`, one request at a time on SQLite."""
+    addr = (
+        request.config.getvalue("liveserver")
+        or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+        or "localhost"
+    )
+    server = LiveServer(addr, start=False)
+    # Decided here, not from the connection's name: this runs before the test database exists.
+    if connection.vendor == "sqlite":
+        wrap_static = server.thread.static_handler
+        server.thread.static_handler = lambda app: OneRequestAtATime(wrap_static(app))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="package")
