@@ -59,6 +59,10 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 20_000
 
 
+# Held by the live server for each request on SQLite, and by the test for each of its queries.
+SQLITE_TURN = threading.Lock()
+
+
 class OneRequestAtATime:
     """A WSGI app that runs the app it wraps for one request at a time.
 
@@ -68,16 +72,16 @@ class OneRequestAtATime:
     DatabaseError is answered with 400 ("session interrupted"), another query's with 500. A
     page sends such requests by itself (an htmx preview on `change` while its form is being
     submitted), and the failures came and went. The response is read to its end inside the
-    lock, since a streamed response still queries as it is read. On PostgreSQL every thread
-    has its own connection and waits for row locks, so requests run side by side there.
+    lock, since a streamed response still queries as it is read. The test's own queries take
+    the same lock (`sqlite_turns`). On PostgreSQL every thread has its own connection and
+    waits for row locks, so requests run side by side there.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
-        self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with self.lock:
+        with SQLITE_TURN:
             response = self.app(environ, start_response)
             try:
                 return [b"".join(response)]
@@ -103,6 +107,21 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+def _query_in_turn(execute: Callable[..., Any], *args: Any) -> Any:
+    with SQLITE_TURN:
+        return execute(*args)
+
+
+@pytest.fixture(autouse=True)
+def sqlite_turns() -> Iterator[None]:
+    """The test's queries wait while the live server answers a request (a page's poll, say)."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.execute_wrapper(_query_in_turn):
+        yield
 
 
 @pytest.fixture(scope="package")
