@@ -153,7 +153,7 @@ def trajectory_views(
         (charts.COMPACT_WIDTH, charts.COMPACT_HEIGHT) if compact else (charts.WIDTH, charts.HEIGHT)
     )
     views = []
-    memo: dict[tuple[object, ...], object] = {}  # this page's charts share their markers
+    memo = charts.SharedParts()  # this page's charts share their markers and ticks
     for index, item in enumerate(outcomes.trajectories):
         views.append(
             {

@@ -118,6 +118,20 @@ class Series:
     high: int
 
 
+@dataclass
+class SharedParts:
+    """What the charts of one page share, so charts over the same days (a PHQ-9 and a GAD-7
+    chart of the same two years) place and write their session markers and month ticks once.
+    Keyed by the timeline's identity: it must not outlive the page."""
+
+    # (id(timeline), start, end, width, top, bottom) -> the markers and their SVG
+    sessions: dict[tuple[int, date, date, int, float, float], tuple[list[Marker], str]] = field(
+        default_factory=dict
+    )
+    # (start, end, width) -> the month ticks
+    ticks: dict[tuple[date, date, int], tuple[Tick, ...]] = field(default_factory=dict)
+
+
 class _Scale:
     def __init__(
         self, start: date, end: date, low: int, high: int, width: int, height: int
@@ -172,14 +186,12 @@ def line_chart(
     events: Sequence[tuple[date, str]] = (),
     width: int = WIDTH,
     height: int = HEIGHT,
-    memo: dict[tuple[object, ...], object] | None = None,
+    memo: SharedParts | None = None,
 ) -> LineChart:
     """Lay out a chart of `series` from `start` to `end` (days) with optional severity bands,
     horizontal reference lines, session markers and phase strips from `timeline`.
 
-    `memo`: a dict shared by the charts of one page, so charts over the same days (a PHQ-9 and
-    a GAD-7 chart of the same two years) place and write their session markers and month ticks
-    once; it must not outlive the page (it is keyed by the timeline's identity)."""
+    `memo`: the parts the charts of one page share (`SharedParts`)."""
     scale = _Scale(start, end, series.low, series.high, width, height)
     top, bottom = scale.y(series.high), scale.y(series.low)
     band_rects = []
@@ -220,8 +232,8 @@ def line_chart(
     plot_w, days, first = width - LEFT - RIGHT, scale.days, scale.start.toordinal()
     sessions_svg = ""
     if timeline is not None:
-        key = ("sessions", id(timeline), start, end, width, top, bottom)
-        found = memo.get(key) if memo is not None else None
+        key = (id(timeline), start, end, width, top, bottom)
+        found = memo.sessions.get(key) if memo is not None else None
         if found is None:
             sessions = [
                 Marker(round(LEFT + plot_w * (s.on.toordinal() - first) / days, 1), s.label)
@@ -230,8 +242,8 @@ def line_chart(
             ]
             found = (sessions, _sessions_svg(sessions, f"{top}", f"{bottom}"))
             if memo is not None:
-                memo[key] = found
-        sessions, sessions_svg = found  # type: ignore[misc]
+                memo.sessions[key] = found
+        sessions, sessions_svg = found
     plot_h, low, value_span = height - TOP - BOTTOM, scale.low, scale.span
     heights = {
         value: round(TOP + plot_h * (1 - (value - low) / value_span), 1)
@@ -245,12 +257,12 @@ def line_chart(
         [make(Dot, (x, heights[p[1]], p[2], p[3])) for x, p in zip(xs, points, strict=True)]
     )
     coordinates = list(zip([f"{x}" for x in xs], [written[p[1]] for p in points], strict=True))
-    ticks_key = ("ticks", start, end, width)
-    x_ticks = memo.get(ticks_key) if memo is not None else None
+    ticks_key = (start, end, width)
+    x_ticks = memo.ticks.get(ticks_key) if memo is not None else None
     if x_ticks is None:
         x_ticks = _x_ticks(scale, start, end)
         if memo is not None:
-            memo[ticks_key] = x_ticks
+            memo.ticks[ticks_key] = x_ticks
     y_values = sorted({series.low, series.high, *(low for low, _, _ in bands)})
     if not bands:
         step = 5 if series.high - series.low > 12 else 2
@@ -272,7 +284,7 @@ def line_chart(
             for value, label, kind in lines
             if series.low <= value <= series.high
         ),
-        x_ticks=x_ticks,  # type: ignore[arg-type]
+        x_ticks=x_ticks,
         y_ticks=tuple(Tick(scale.y(v), str(v)) for v in y_values),
         dots=dots,
         polyline=" ".join([f"{x},{y}" for x, y in coordinates]),
@@ -306,7 +318,7 @@ def trajectory_chart(
     chart_id: str,
     width: int = WIDTH,
     height: int = HEIGHT,
-    memo: dict[tuple[object, ...], object] | None = None,
+    memo: SharedParts | None = None,
 ) -> LineChart:
     """The chart of one instrument's trajectory: bands, baseline, response and remission lines,
     sessions (dose and route), phases and a relapse marker (`memo`: see `line_chart`)."""
