@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from ketaclinic.accounts import access
@@ -33,7 +33,7 @@ def list_patients(request: HttpRequest, filters: Query[PatientFilters]):  # type
 
 
 @router.post("", response={201: PatientOut}, summary="Register a patient")
-def create_patient(request: HttpRequest, payload: PatientCreate) -> tuple[int, Patient]:
+def create_patient(request: HttpRequest, payload: PatientCreate) -> Status[Patient]:
     data = payload.model_dump(exclude={"clinic_id"}, exclude_unset=True)
     try:
         patient = services.patient_create(
@@ -44,7 +44,7 @@ def create_patient(request: HttpRequest, payload: PatientCreate) -> tuple[int, P
         if hasattr(exc, "error_dict") and "clinic" in exc.error_dict:
             exc.error_dict["clinic_id"] = exc.error_dict.pop("clinic")
         raise
-    return 201, patient
+    return Status(201, patient)
 
 
 @router.get("/{patient_id}", response=PatientOut, summary="Get one patient")
