@@ -7,12 +7,15 @@ from __future__ import annotations
 import gc
 import weakref
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.template import TemplateDoesNotExist, engines
 from django.test import RequestFactory
+from django.utils.safestring import mark_safe
 
-from ketaclinic.core.templates import DjangoTemplates
+from ketaclinic.core.templates import DjangoTemplates, text
 
 
 class Scores:
@@ -81,3 +84,23 @@ def test_pages_still_give_their_context_to_tests(world, client_for) -> None:  # 
     page = client_for("nurse").get(reverse("patients:chart", args=[world.patient_a.pk]))
     assert page.status_code == 200
     assert page.context["patient"] == world.patient_a
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Fish & <chips> \"quoted\" 'single'",
+        mark_safe("<b>already safe</b>"),  # noqa: S308 - the point: kept as it is
+        1234567,
+        0.5,
+        Decimal("12.50"),
+        date(2026, 3, 4),
+        None,
+        True,
+    ],
+)
+def test_text_writes_what_a_template_variable_writes(value: object) -> None:
+    """core.templates.text, for panels that build their HTML in Python, writes each value as
+    `{{ value }}` does in a template of the same engine."""
+    template = engines["django"].from_string("{{ value }}")
+    assert text(value) == template.render({"value": value})

@@ -10,12 +10,11 @@ from zoneinfo import ZoneInfo
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
-from django.utils.formats import localize
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.accounts import access
 from ketaclinic.core.reversing import reverse_with_id
+from ketaclinic.core.templates import text
 from ketaclinic.courses import selectors
 from ketaclinic.courses.models import TreatmentCourse
 from ketaclinic.patients.models import Patient
@@ -62,17 +61,12 @@ def courses_panel(
     return context
 
 
-def _text(value: Any) -> str:
-    """`{{ value }}`: numbers localized, everything escaped."""
-    return str(conditional_escape(localize(value)))
-
-
 def panel_html(ctx: Mapping[str, Any]) -> SafeString:
     """The panel below its stylesheet link as HTML: the bytes `courses/chart_panel.html` wrote
     with a `{% url %}`, a date filter and a dozen lookups per appointment (the chart renders
     it on every read; tests/courses/test_chart_panel_html.py renders the former template
     beside it)."""
-    t = _text
+    t = text
     tz = ZoneInfo(ctx["tz"])
     out = ["\n\n"]
     courses = ctx["courses"]

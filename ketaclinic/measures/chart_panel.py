@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.template.defaultfilters import pluralize
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
@@ -29,6 +28,7 @@ from ketaclinic.core.compiled_query import (
     CompiledValuesQuery,
 )
 from ketaclinic.core.reversing import reverse_with_id
+from ketaclinic.core.templates import text
 from ketaclinic.measures import charts, selectors
 from ketaclinic.measures.choices import Respondent
 from ketaclinic.measures.selectors import PatientOutcomes
@@ -213,11 +213,6 @@ def _ago(value: Any, until: Any = None) -> str:
         return ""
 
 
-def _text(value: Any) -> str:
-    """`{{ value }}`: numbers localized, everything escaped."""
-    return str(conditional_escape(localize(value)))
-
-
 _ENTER_SCORE = (
     ("score_madrs", "MADRS (clinician)"),
     ("score_phq9", "PHQ-9 (on paper)"),
@@ -237,7 +232,7 @@ def panel_body_html(c: Mapping[str, Any]) -> SafeString:
     the template's lookups, filters and `{% url %}` tags cost more than the rest of the panel.
     The output is the one the template gave, byte for byte (tests/measures/test_chart_panel_html.py
     renders the former template beside it)."""
-    t = _text
+    t = text
     urls = c["urls"]
     out = ["\n\n  "]
     alerts = c["alerts"]

@@ -8,12 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.urls import reverse
-from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from ketaclinic.accounts import access
+from ketaclinic.core.templates import text
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening import selectors
 from ketaclinic.screening.templatetags.intake_labels import (
@@ -71,14 +71,9 @@ def intake_panel(
     return context
 
 
-def _text(value: Any) -> str:
-    """`{{ value }}`: numbers localized, everything escaped."""
-    return str(conditional_escape(localize(value)))
-
-
 def eligibility_html(v: Any, tz: ZoneInfo) -> str:
     """What `screening/_eligibility.html` writes for one EligibilityView, in time zone `tz`."""
-    t = _text
+    t = text
     decision, override = v.decision, v.override
     out = [
         f'\n<div class="eligibility" data-testid="eligibility-{t(v.treatment)}">\n'
@@ -134,7 +129,7 @@ def panel_html(ctx: Mapping[str, Any]) -> SafeString:
     """The panel below its stylesheet link as HTML: the bytes `screening/chart_panel.html`
     and its `_eligibility.html` includes wrote (the chart renders it on every read;
     tests/screening/test_chart_panel_html.py renders the former templates beside it)."""
-    t = _text
+    t = text
     s, patient = ctx["summary"], ctx["patient"]
     out = ["\n\n"]
     intake = s.intake
