@@ -56,6 +56,7 @@ from ketaclinic.core.compiled_query import (
 )
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.core.reversing import reverse_with_id
+from ketaclinic.core.templates import text
 from ketaclinic.patients.models import Patient
 
 PAGE_SIZE = 50
@@ -319,7 +320,7 @@ def balance_rows_html(
         lot, product = balance.lot, balance.lot.product
         containers = f"{localize(row.full_containers)} full"
         if row.partial_mg:
-            containers += f" + {e(localize(row.partial_mg.normalize()))} mg open"
+            containers += f" + {text(row.partial_mg.normalize())} mg open"
         count = (
             f'<td><a href="{e(count_url.format(balance.location_id))}">Count</a></td>'
             if can_count
@@ -337,8 +338,8 @@ def balance_rows_html(
             f'&amp;location={balance.location_id}">{e(lot.lot_number)}</a></td>'
             f"\n        <td>{lot.expires_on.isoformat()}"
             f"{' <strong>expired</strong>' if row.expired else ''}</td>"
-            f'\n        <td class="num">{e(localize(balance.quantity_mg))}</td>'
-            f'\n        <td class="num">{"" if ml is None else e(localize(ml))}</td>'
+            f'\n        <td class="num">{text(balance.quantity_mg)}</td>'
+            f'\n        <td class="num">{"" if ml is None else text(ml)}</td>'
             f"\n        <td>{containers}</td>"
             f"\n        {count}"
             "\n      </tr>\n      "
@@ -1522,7 +1523,7 @@ def chart_panel_rows(entries: Iterable[Any], clinic_id: int, tz: ZoneInfo) -> Sa
             f"{entry.occurred_at.astimezone(tz):%Y-%m-%d %H:%M}</a></td>"
             f"<td>{e(entry.get_kind_display())}</td>"
             f"<td>{e(product.name)} {e(product.finished_form)}, lot {e(entry.lot.lot_number)}</td>"
-            f'<td class="num">{e(localize(entry.quantity_mg))}</td>'
+            f'<td class="num">{text(entry.quantity_mg)}</td>'
             f"<td>{e(entry.actor_name)}{witness}</td></tr>\n    "
         )
     # Safe: every text went through conditional_escape(); the rest are numbers and dates.
@@ -1538,7 +1539,7 @@ def chart_panel_html(ctx: Mapping[str, Any]) -> SafeString:
     if ctx["can_record"]:
         href = reverse_with_id("controlled_substances:administer", ctx["clinic_id"])
         record = (
-            f'<p><a href="{e(href)}?patient={e(localize(ctx["patient"].pk))}" role="button" '
+            f'<p><a href="{e(href)}?patient={text(ctx["patient"].pk)}" role="button" '
             'class="secondary outline">Record an administration</a></p>'
         )
     rows = (
