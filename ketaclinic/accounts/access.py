@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.functional import LazyObject, empty
 
 from ketaclinic.accounts.choices import CLINICIAN_ROLES, STAFF_ROLES, Role
 from ketaclinic.accounts.models import Clinic, Membership
@@ -84,8 +85,21 @@ _ACTIVE_MEMBERSHIPS = CompiledValuesQuery(
 )
 
 
+def _unwrapped(user: Any) -> Any:
+    """The user behind request.user's lazy wrappers (Django's, and django-otp's around it):
+    every attribute read through them costs several calls, and a page checks permissions
+    dozens of times."""
+    while isinstance(user, LazyObject):
+        wrapper: Any = user  # django-stubs do not declare LazyObject's _wrapped and _setup
+        if wrapper._wrapped is empty:
+            wrapper._setup()
+        user = wrapper._wrapped
+    return user
+
+
 def _memberships(user: Any) -> list[tuple[int, str]]:
     """(clinic id, role) of the user's active memberships, cached on the user for the request."""
+    user = _unwrapped(user)
     if not getattr(user, "is_authenticated", False):
         return []
     cached = getattr(user, "_kc_memberships", None)
@@ -145,8 +159,11 @@ def role_at(user: Any, clinic_id: int) -> str | None:
 
 
 def has_permission(user: Any, permission: str, clinic_id: int | None = None) -> bool:
-    ids = clinic_ids_for(user, permission)
-    return bool(ids) if clinic_id is None else clinic_id in ids
+    allowed = PERMISSIONS[permission]
+    return any(
+        role in allowed and (clinic_id is None or member_clinic == clinic_id)
+        for member_clinic, role in _memberships(user)
+    )
 
 
 def require(user: Any, permission: str, clinic_id: int | None = None) -> None:
