@@ -44,6 +44,9 @@ PLACEHOLDER_ID = -918_273_645
 PLACEHOLDER_DATETIME = datetime(1901, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
 # A second one, for queries that take two datetimes (the start and end of a range).
 PLACEHOLDER_DATETIME_END = datetime(1901, 3, 4, 5, 6, 7, 890_123, tzinfo=UTC)
+# A time zone's IANA name (a real one: the query is built with it), for queries that work out
+# local days or times in the database.
+PLACEHOLDER_ZONE = "Antarctica/Troll"
 
 
 def _adapt(connection: Any, value: Any) -> Any:

@@ -482,7 +482,7 @@ def panel_prepare(
     return {
         "now": now,
         "present": present,
-        "outcomes": selectors.outcomes_reads(patient.pk, present, reads),
+        "outcomes": selectors.outcomes_reads(patient, present, reads),
         "checkins": reads.add(_CHECKINS, patient_id=patient.pk, since=since)
         if present.checkins
         else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -512,12 +512,14 @@ def test_the_chart_uses_the_clinics_madrs_remission_cut_off(world, enrolled, clo
 
 def test_chart_score_series_reads_as_the_orm_does(world, enrolled, clock):
     # points_by_instrument reads plain tuples (the time as the UTC wall clock on PostgreSQL, the
-    # flags as JSON text): the points must be the ORM's, to the microsecond and the flag.
+    # local day from the database, the flags as JSON text): the points must be the ORM's, to
+    # the microsecond, the clinic's day and the flag.
     from zoneinfo import ZoneInfo
 
     from ketaclinic.measures import selectors
 
     weekly_scores(world, 6)
+    tz = ZoneInfo(world.patient_a.clinic.timezone)
     factories.clinic_score(
         world.users["nurse"],
         world.patient_a,
@@ -525,12 +527,21 @@ def test_chart_score_series_reads_as_the_orm_does(world, enrolled, clock):
         factories.phq9(20, item9=2),  # the safety item: a flag to read back
         at=services.clock.now() + timedelta(days=50, microseconds=123_456),
     )
-    tz = ZoneInfo(world.patient_a.clinic.timezone)
+    # Late in the clinic's evening: already the next day in UTC, on either side of a change
+    # to or from daylight saving time.
+    late = [datetime(2026, 3, 8, 3, 30, tzinfo=UTC), datetime(2026, 11, 2, 4, 30, tzinfo=UTC)]
+    for at in late:
+        factories.clinic_score(
+            world.users["nurse"], world.patient_a, "phq9", factories.phq9(9), at=at
+        )
     grouped = selectors.points_by_instrument(world.patient_a.pk, tz)
     expected = selectors.score_points(world.patient_a.pk, "phq9", tz)
-    assert grouped["phq9"] == expected and len(expected) == 7
+    assert grouped["phq9"] == expected and len(expected) == 9
+    days = {p.completed_at: p.day for p in grouped["phq9"]}
+    assert [days[at] for at in late] == [at.astimezone(tz).date() for at in late]
+    assert all(days[at] != at.date() for at in late)  # the clinic's day, not UTC's
     assert all(p.completed_at.utcoffset() == timedelta(0) for p in grouped["phq9"])
-    assert grouped["phq9"][-1].suicidal_ideation and not grouped["phq9"][0].suicidal_ideation
+    assert [p.total for p in grouped["phq9"] if p.suicidal_ideation] == [20]
 
 
 def test_chart_reads_the_scores_with_its_other_reads(world, enrolled, clock):
@@ -546,7 +557,7 @@ def test_chart_reads_the_scores_with_its_other_reads(world, enrolled, clock):
     patient = world.patient_a
     present = selectors.presence(patient.pk, checkins_since=services.clock.now())
     reads = ChartReads()
-    handles = selectors.outcomes_reads(patient.pk, present, reads)
+    handles = selectors.outcomes_reads(patient, present, reads)
     reads.run()
     with CaptureQueriesContext(connection) as queries:
         together = selectors.patient_outcomes(patient, present=present, read=handles)
@@ -555,7 +566,7 @@ def test_chart_reads_the_scores_with_its_other_reads(world, enrolled, clock):
     assert together.trajectories == alone.trajectories
     assert [len(t.points) for t in together.trajectories] == [6]
     # A patient without scores asks for no score read at all.
-    empty = selectors.outcomes_reads(patient.pk, selectors.Presence(responses=False), ChartReads())
+    empty = selectors.outcomes_reads(patient, selectors.Presence(responses=False), ChartReads())
     assert empty["points"] is None
 
 
