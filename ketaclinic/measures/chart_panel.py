@@ -153,7 +153,11 @@ def trajectory_views(
         (charts.COMPACT_WIDTH, charts.COMPACT_HEIGHT) if compact else (charts.WIDTH, charts.HEIGHT)
     )
     views = []
-    memo = charts.SharedParts()  # this page's charts share their markers and ticks
+    # One time axis for the page's charts, so they read across from one to the next; with it
+    # they share their session markers, month ticks and the place of each day.
+    memo = charts.SharedParts()
+    charted = [t for t in outcomes.trajectories if t.instrument not in NOT_CHARTED]
+    span = charts.chart_span(charted, outcomes.timeline, today=today)
     for index, item in enumerate(outcomes.trajectories):
         views.append(
             {
@@ -168,6 +172,7 @@ def trajectory_views(
                     width=width,
                     height=height,
                     memo=memo,
+                    span=span,
                 ),
                 "recent": (recent := list(reversed(item.points[-TABLE_ROWS:]))),
                 "table_rows": table_rows(recent, response_url),

@@ -94,10 +94,10 @@ class LineChart:
     polyline: str
     sessions: tuple[Marker, ...]
     events: tuple[Marker, ...]  # e.g. relapse
-    # Each dot's `cx="…" cy="…"`, written with the polyline from the same strings (a float is
-    # dearer to write than the rest of a dot), and the session markers' markup, shared by the
+    # The dots' markup, written in the same pass over the scores as the polyline (a two-year
+    # chart has hundreds of dots, each once), and the session markers' markup, shared by the
     # charts of one page drawn over the same days; empty: render_svg writes them itself.
-    dot_attrs: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    dots_svg: str = field(default="", compare=False, repr=False)
     sessions_svg: str = field(default="", compare=False, repr=False)
 
     @property
@@ -130,6 +130,9 @@ class SharedParts:
     )
     # (start, end, width) -> the month ticks
     ticks: dict[tuple[date, date, int], tuple[Tick, ...]] = field(default_factory=dict)
+    # (start, end, width) -> {day's ordinal: its x, and the x as written}: instruments scored
+    # on the same days (a PHQ-9 and a GAD-7 before each session) place each day once
+    xs: dict[tuple[date, date, int], dict[int, tuple[float, str]]] = field(default_factory=dict)
 
 
 class _Scale:
@@ -250,13 +253,24 @@ def line_chart(
         for value in {point[1] for point in series.points}
     }
     written = {value: f"{y}" for value, y in heights.items()}
-    points = series.points
-    xs = [round(LEFT + plot_w * (day.toordinal() - first) / days, 1) for day, _, _, _ in points]
+    # One pass over the scores writes each dot's circle and polyline point from the same
+    # strings (a float is dearer to write than the rest of a dot).
+    placed = memo.xs.setdefault((start, end, width), {}) if memo is not None else {}
     make = tuple.__new__  # a named tuple from a tuple: one call fewer than Dot(...)
-    dots: tuple[Dot, ...] = tuple(
-        [make(Dot, (x, heights[p[1]], p[2], p[3])) for x, p in zip(xs, points, strict=True)]
-    )
-    coordinates = list(zip([f"{x}" for x in xs], [written[p[1]] for p in points], strict=True))
+    dots: list[Dot] = []
+    line: list[str] = []
+    circles: list[str] = []
+    for day, value, label, flagged in series.points:
+        ordinal = day.toordinal()
+        where = placed.get(ordinal)
+        if where is None:
+            x = round(LEFT + plot_w * (ordinal - first) / days, 1)
+            where = placed[ordinal] = (x, f"{x}")
+        x, x_text = where
+        y_text = written[value]
+        dots.append(make(Dot, (x, heights[value], label, flagged)))
+        line.append(f"{x_text},{y_text}")
+        circles.append(_circle(x_text, y_text, label, flagged))
     ticks_key = (start, end, width)
     x_ticks = memo.ticks.get(ticks_key) if memo is not None else None
     if x_ticks is None:
@@ -286,11 +300,11 @@ def line_chart(
         ),
         x_ticks=x_ticks,
         y_ticks=tuple(Tick(scale.y(v), str(v)) for v in y_values),
-        dots=dots,
-        polyline=" ".join([f"{x},{y}" for x, y in coordinates]),
+        dots=tuple(dots),
+        polyline=" ".join(line),
         sessions=tuple(sessions),
         events=tuple(Marker(scale.x(day), label) for day, label in events if start <= day <= end),
-        dot_attrs=tuple([f'cx="{x}" cy="{y}"' for x, y in coordinates]),
+        dots_svg="".join(circles),
         sessions_svg=sessions_svg,
     )
 
@@ -310,6 +324,21 @@ def _sessions_svg(sessions: Sequence[Marker], top: str, bottom: str) -> str:
     return "".join(out)
 
 
+def chart_span(
+    items: Sequence[Trajectory], timeline: CareTimeline | None, *, today: date
+) -> tuple[date, date]:
+    """The days a trajectory chart spans: from 3 days before the first score (or the first
+    session, if earlier) to 3 days after the last score or today, whichever is later; the last
+    30 days when there is nothing to draw. Given several trajectories, the span of them all,
+    so that a page's charts share one time axis and read across from one to the next."""
+    days = [p.day for item in items for p in item.points]
+    if timeline is not None and timeline.sessions:
+        days.append(timeline.sessions[0].on)
+    start = min(days) - timedelta(days=3) if days else today - timedelta(days=30)
+    end = max([*days, today]) + timedelta(days=3)
+    return start, end
+
+
 def trajectory_chart(
     item: Trajectory,
     timeline: CareTimeline | None,
@@ -319,16 +348,14 @@ def trajectory_chart(
     width: int = WIDTH,
     height: int = HEIGHT,
     memo: SharedParts | None = None,
+    span: tuple[date, date] | None = None,
 ) -> LineChart:
     """The chart of one instrument's trajectory: bands, baseline, response and remission lines,
-    sessions (dose and route), phases and a relapse marker (`memo`: see `line_chart`)."""
+    sessions (dose and route), phases and a relapse marker, over `span` (first and last day;
+    by default `chart_span` of this trajectory alone). `memo`: see `line_chart`."""
     definition = INSTRUMENTS[item.instrument]
     low, high = definition.score_range
-    days = [p.day for p in item.points]
-    if timeline is not None and timeline.sessions:
-        days += [timeline.sessions[0].on]
-    start = min(days) - timedelta(days=3) if days else today - timedelta(days=30)
-    end = max([*days, today]) + timedelta(days=3)
+    start, end = span or chart_span([item], timeline, today=today)
     lines: list[tuple[float, str, str]] = []
     if item.baseline is not None:
         lines.append((item.baseline.total, f"Baseline {item.baseline.total}", "baseline"))
@@ -371,6 +398,19 @@ def trajectory_chart(
         width=width,
         height=height,
         memo=memo,
+    )
+
+
+def _circle(x: str, y: str, title: str, flagged: bool) -> str:
+    """One score's dot (its title escaped), flagged ones ringed in red."""
+    if flagged:
+        return (
+            f'<circle cx="{x}" cy="{y}" r="5" fill="#ffffff" stroke="#b42318" '
+            f'stroke-width="2.5"><title>{escape(title)} · safety item positive</title></circle>'
+        )
+    return (
+        f'<circle cx="{x}" cy="{y}" r="3.2" fill="#1d3a8a" stroke="#1d3a8a" '
+        f'stroke-width="1"><title>{escape(title)}</title></circle>'
     )
 
 
@@ -449,18 +489,9 @@ def render_svg(c: LineChart) -> SafeString:
             f'<polyline points="{c.polyline}" fill="none" stroke="#1d3a8a" stroke-width="2" '
             'stroke-linejoin="round"/>'
         )
-    attrs = c.dot_attrs or tuple(f'cx="{d.x}" cy="{d.y}"' for d in c.dots)
-    for d, xy in zip(c.dots, attrs, strict=True):
-        if d.flagged:
-            out.append(
-                f'<circle {xy} r="5" fill="#ffffff" stroke="#b42318" '
-                f'stroke-width="2.5"><title>{e(d.title)} · safety item positive</title></circle>'
-            )
-        else:
-            out.append(
-                f'<circle {xy} r="3.2" fill="#1d3a8a" stroke="#1d3a8a" '
-                f'stroke-width="1"><title>{e(d.title)}</title></circle>'
-            )
+    out.append(
+        c.dots_svg or "".join([_circle(f"{d.x}", f"{d.y}", d.title, d.flagged) for d in c.dots])
+    )
     out.append("</svg>")
     # Safe: every text above went through escape(); the rest are numbers and fixed colours.
     return mark_safe("".join(out))  # noqa: S308

@@ -154,10 +154,42 @@ def test_charts_of_one_page_share_markers_and_draw_what_each_would_alone():
     for i, (item, chart) in enumerate(zip((phq9, gad7, madrs), drawn, strict=True)):
         alone = charts.trajectory_chart(item, IV, today=today, chart_id=f"c{i}")
         assert alone == chart and alone.svg() == chart.svg()
-        bare = replace(chart, dot_attrs=(), sessions_svg="")
+        bare = replace(chart, dots_svg="", sessions_svg="")
         assert bare.svg() == chart.svg() and 'cx="' in bare.svg()
-        assert len(chart.dot_attrs) == len(chart.dots)
+        assert chart.dots_svg.count("<circle") == len(chart.dots)
         assert chart.polyline.split(" ")[0] == f"{chart.dots[0].x},{chart.dots[0].y}"
+
+
+def test_the_charts_of_a_page_share_one_time_axis():
+    """On the chart page and the progress report, every instrument is drawn over the days of
+    them all, so a day sits at the same place on each chart; alone, MADRS (scored monthly,
+    from a week after the first PHQ-9) would have its own axis."""
+    from zoneinfo import ZoneInfo
+
+    from ketaclinic.measures.chart_panel import trajectory_views
+    from ketaclinic.measures.selectors import PatientOutcomes
+
+    today = MONDAY + timedelta(days=740)
+    phq9 = trajectory("phq9", points(*[(7 * k - 1, 10 + (k % 5)) for k in range(105)]), IV)
+    madrs = trajectory("madrs", points(*[(28 * k + 6, 20 + (k % 9)) for k in range(20)]), IV)
+    outcomes = PatientOutcomes(
+        patient=None,  # type: ignore[arg-type]  # read only for response links
+        enrolment=None,
+        timeline=IV,
+        trajectories=(phq9, madrs),
+        tz=ZoneInfo("UTC"),
+    )
+    first, second = (view["chart"] for view in trajectory_views(outcomes, today))
+    assert first.x_ticks == second.x_ticks and first.sessions == second.sessions
+    x_of = {d.title[:10]: d.x for d in first.dots}  # the day: YYYY-MM-DD
+    shared_days = [d for d in second.dots if d.title[:10] in x_of]
+    assert shared_days and all(x_of[d.title[:10]] == d.x for d in shared_days)
+    alone = charts.trajectory_chart(madrs, IV, today=today, chart_id=second.chart_id)
+    assert alone.x_ticks != second.x_ticks
+    # What the page shares changes no pixel: drawn alone over the same days, the same SVG.
+    span = charts.chart_span([phq9, madrs], IV, today=today)
+    redrawn = charts.trajectory_chart(madrs, IV, today=today, chart_id=second.chart_id, span=span)
+    assert redrawn.svg() == second.svg()
 
 
 def test_charts_are_the_svg_the_drawing_code_wrote_before_the_shared_parts():
