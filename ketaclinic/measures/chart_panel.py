@@ -42,6 +42,11 @@ NOT_CHARTED = frozenset({"cssrs_screener"})
 
 
 TABLE_ROWS = 8
+# An em dash for an empty cell, as a reference: the tables join the page's longest strings,
+# which one character beyond Latin-1 would make Python keep at two bytes a character (see
+# charts.escape).
+_DASH = "&#8212;"
+_FLAGGED = '<span class="kc-danger">safety item positive</span>'
 _ID_MARK = "918273645"
 
 
@@ -57,11 +62,9 @@ def table_rows(points: Sequence[ScorePoint], response_url: str | None) -> SafeSt
         if response_url is not None:
             href = response_url.replace(_ID_MARK, str(p.response_id))
             day = f'<a href="{href}">{day}</a>'
-        flag = '<span class="kc-danger">safety item positive</span>' if p.suicidal_ideation else "—"
-        lines.append(
-            f"<tr><td>{day}</td><td>{p.total}</td><td>{escape(p.severity or '—')}</td>"
-            f"<td>{flag}</td></tr>"
-        )
+        flag = _FLAGGED if p.suicidal_ideation else _DASH
+        severity = escape(p.severity) if p.severity else _DASH
+        lines.append(f"<tr><td>{day}</td><td>{p.total}</td><td>{severity}</td><td>{flag}</td></tr>")
     # Safe: dates, numbers and ids are formatted here, the severity label is escaped.
     return mark_safe("".join(lines))  # noqa: S308
 

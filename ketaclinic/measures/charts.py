@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from html import escape  # the standard library's: Django's lazy-aware one costs more per call
+from html import escape as _escape  # the standard library's: Django's is lazy-aware, dearer
 from typing import NamedTuple
 
 from django.utils.safestring import SafeString, mark_safe
@@ -133,6 +133,17 @@ class SharedParts:
     # (start, end, width) -> {day's ordinal: its x, and the x as written}: instruments scored
     # on the same days (a PHQ-9 and a GAD-7 before each session) place each day once
     xs: dict[tuple[date, date, int], dict[int, tuple[float, str]]] = field(default_factory=dict)
+
+
+def escape(text: str) -> str:
+    """`text` escaped for HTML, and in ASCII: any other character as a numeric reference
+    (U+2212 as &#8722;). Why: one character beyond Latin-1 ("−", "≤") makes Python keep a
+    whole string at two bytes a character, and the chart's text ends up in the longest
+    strings of the page, which are joined, copied and encoded several times on the way out."""
+    escaped = _escape(text)
+    if escaped.isascii():
+        return escaped
+    return escaped.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 class _Scale:
@@ -405,8 +416,8 @@ def _circle(x: str, y: str, title: str, flagged: bool) -> str:
     """One score's dot (its title escaped), flagged ones ringed in red."""
     if flagged:
         return (
-            f'<circle cx="{x}" cy="{y}" r="5" fill="#ffffff" stroke="#b42318" '
-            f'stroke-width="2.5"><title>{escape(title)} · safety item positive</title></circle>'
+            f'<circle cx="{x}" cy="{y}" r="5" fill="#ffffff" stroke="#b42318" stroke-width="2.5">'
+            f"<title>{escape(title)} &#183; safety item positive</title></circle>"
         )
     return (
         f'<circle cx="{x}" cy="{y}" r="3.2" fill="#1d3a8a" stroke="#1d3a8a" '
@@ -422,7 +433,8 @@ def render_svg(c: LineChart) -> SafeString:
 
     Built here rather than in a template: a two-year trajectory has hundreds of elements, and
     Django's template engine (or format_html per element) would spend most of the chart page's
-    time on them. Every text goes through escape(); everything else is a number computed here.
+    time on them. Every text goes through escape() (in ASCII, see there); everything else is a
+    number computed here.
     """
     e = escape
     out = [
