@@ -11,16 +11,14 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
     Case,
-    DateTimeField,
     Exists,
-    Func,
     OuterRef,
     Prefetch,
     Q,
@@ -237,21 +235,6 @@ def score_points(patient_id: int, instrument: str, tz: ZoneInfo) -> list[ScorePo
     return [point_from(row, tz) for row in rows]
 
 
-class _UtcWallClock(Func):
-    """A timestamp with time zone as the UTC wall clock without one, on PostgreSQL: psycopg
-    reads those with its compiled loader, where Django's own loader for timestamps with time
-    zone is Python and, on a two-year chart, the costliest part of reading the scores. Other
-    databases return the column unchanged (Django makes it aware in UTC)."""
-
-    template = "%(expressions)s"
-    output_field = DateTimeField()
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(
-            compiler, connection, template="(%(expressions)s AT TIME ZONE 'UTC')", **extra
-        )
-
-
 class _LocalDay(TruncDate):
     """TruncDate, without its Python pass over every row on PostgreSQL: psycopg reads a date
     as a date already, and the pass (a converter turns each row into a list) cost more than
@@ -268,7 +251,6 @@ _POINTS = CompiledValuesQuery(
         Response.objects.filter(patient_id=patient_id)
         .order_by("completed_at", "pk")
         .annotate(
-            completed_utc=_UtcWallClock("completed_at"),
             # The day in the clinic's time zone, from the database: converting each time in
             # Python (astimezone) cost more than the rest of the row on a two-year chart.
             local_day=_LocalDay("completed_at", tzinfo=ZoneInfo(zone)),
@@ -276,7 +258,7 @@ _POINTS = CompiledValuesQuery(
             # JSON list per score costs more than the rest of the row.
             flags_json=Cast("flags", TextField()),
         )
-        .values("pk", "instrument", "completed_utc", "local_day", "total", "severity", "flags_json")
+        .values("pk", "instrument", "completed_at", "local_day", "total", "severity", "flags_json")
     ),
     patient_id=PLACEHOLDER_ID,
     zone=PLACEHOLDER_ZONE,
@@ -297,14 +279,9 @@ def points_by_instrument(
     grouped: dict[str, list[ScorePoint]] = defaultdict(list)
     if rows is None:
         rows = _POINTS.tuples(patient_id=patient_id, zone=tz.key)
-    # Per row, the cheapest spellings of the same values: the constructor, not
-    # `.replace(tzinfo=UTC)` (whose keyword costs more than building the datetime), and the
-    # named tuple made from a tuple, not through its __new__ (one call fewer).
+    # Each named tuple made from a tuple, not through its __new__ (one call fewer per score).
     make = tuple.__new__
-    for pk, instrument, c, day, total, severity, flags in rows:
-        completed_at = datetime(
-            c.year, c.month, c.day, c.hour, c.minute, c.second, c.microsecond, UTC
-        )
+    for pk, instrument, completed_at, day, total, severity, flags in rows:
         grouped[instrument].append(
             make(ScorePoint, (pk, completed_at, day, total, severity,
                               () if flags == "[]" else _flags(flags)))
