@@ -341,3 +341,24 @@ def test_compiled_queries_and_the_audit_append_are_prepared_once_per_connection(
     expected = 1 if connection.vendor == "postgresql" else 0
     assert sum('"audit_auditevent"."occurred_at" >=' in s for s in prepared) == expected, prepared
     assert sum("WITH head AS" in s for s in prepared) == expected, prepared
+
+
+def test_permissions_read_the_user_behind_request_users_lazy_wrappers(world: World) -> None:
+    # request.user is django-otp's lazy object around Django's: the checks read the user
+    # behind both (set up on first use, once) and answer as for the user itself.
+    from django.utils.functional import SimpleLazyObject
+
+    nurse = world.users["nurse"]
+    loads: list[int] = []
+
+    def load() -> Any:
+        loads.append(1)
+        return nurse
+
+    lazy = SimpleLazyObject(lambda: SimpleLazyObject(load))
+    assert access.has_permission(lazy, "patient.view", world.clinic_a.pk)
+    assert not access.has_permission(lazy, "patient.view", world.clinic_b.pk)
+    assert not access.has_permission(lazy, "audit.view")
+    assert access.has_permission(lazy, "patient.view")
+    assert access.clinic_ids_for(lazy, "patient.view") == [world.clinic_a.pk]
+    assert loads == [1]

@@ -90,10 +90,12 @@ def _unwrapped(user: Any) -> Any:
     every attribute read through them costs several calls, and a page checks permissions
     dozens of times."""
     while isinstance(user, LazyObject):
-        wrapper: Any = user  # django-stubs do not declare LazyObject's _wrapped and _setup
-        if wrapper._wrapped is empty:
-            wrapper._setup()
-        user = wrapper._wrapped
+        # Read past LazyObject.__getattribute__, itself a Python call per read.
+        wrapped = object.__getattribute__(user, "_wrapped")
+        if wrapped is empty:
+            object.__getattribute__(user, "_setup")()
+            wrapped = object.__getattribute__(user, "_wrapped")
+        user = wrapped
     return user
 
 
