@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from ketaclinic.clinical import INSTRUMENTS
 from ketaclinic.measures.scheduling import add_months
 from ketaclinic.measures.timeline import CareTimeline
-from ketaclinic.measures.trajectories import Trajectory
+from ketaclinic.measures.trajectories import SAFETY_FLAG, Trajectory
 
 WIDTH = 720
 HEIGHT = 260
@@ -61,7 +61,7 @@ class Dot(NamedTuple):
 
     x: float
     y: float
-    title: str
+    title: str  # as written in the chart: escaped HTML
     flagged: bool
 
 
@@ -94,10 +94,11 @@ class LineChart:
     polyline: str
     sessions: tuple[Marker, ...]
     events: tuple[Marker, ...]  # e.g. relapse
-    # The dots' markup, written in the same pass over the scores as the polyline (a two-year
-    # chart has hundreds of dots, each once), and the session markers' markup, shared by the
-    # charts of one page drawn over the same days; empty: render_svg writes them itself.
+    # The dots' markup, written by line_chart in the same pass over the scores as the polyline
+    # (a two-year chart has hundreds of dots, each once).
     dots_svg: str = field(default="", compare=False, repr=False)
+    # The session markers' markup, shared by the charts of one page drawn over the same days;
+    # empty: render_svg writes them itself.
     sessions_svg: str = field(default="", compare=False, repr=False)
 
     @property
@@ -111,11 +112,14 @@ class LineChart:
 
 @dataclass(frozen=True)
 class Series:
-    """Values over days to draw: (day, value, title, flagged)."""
+    """Values over days to draw: (day, value, title, flagged). `escaped`: the titles are HTML
+    already, escaped and in ASCII (as trajectory_chart writes them from dates, numbers and
+    escaped labels), so each is not escaped again per dot."""
 
     points: Sequence[tuple[date, int, str, bool]]
     low: int
     high: int
+    escaped: bool = False
 
 
 @dataclass
@@ -271,6 +275,7 @@ def line_chart(
     dots: list[Dot] = []
     line: list[str] = []
     circles: list[str] = []
+    escaped = series.escaped
     for day, value, label, flagged in series.points:
         ordinal = day.toordinal()
         where = placed.get(ordinal)
@@ -279,9 +284,10 @@ def line_chart(
             where = placed[ordinal] = (x, f"{x}")
         x, x_text = where
         y_text = written[value]
-        dots.append(make(Dot, (x, heights[value], label, flagged)))
+        html = label if escaped else escape(label)
+        dots.append(make(Dot, (x, heights[value], html, flagged)))
         line.append(f"{x_text},{y_text}")
-        circles.append(_circle(x_text, y_text, label, flagged))
+        circles.append(_circle(x_text, y_text, html, flagged))
     ticks_key = (start, end, width)
     x_ticks = memo.ticks.get(ticks_key) if memo is not None else None
     if x_ticks is None:
@@ -378,15 +384,14 @@ def trajectory_chart(
         remission = item.cutoffs.remission_max
         lines.append((remission, f"Remission ≤ {remission}", "remission"))
     events = [(item.relapse_on, "Relapse")] if item.relapse_on else []
+    # Each dot's title as HTML ("2026-06-01: 12 (moderate)"): a date and a number need no
+    # escaping, so only each severity label is escaped, once. isoformat(): the same YYYY-MM-DD
+    # as strftime, at a third of its cost per point.
+    labels = {point.severity for point in item.points}
+    severity = {label: f" ({escape(label)})" if label else "" for label in labels}
     points = [
-        (
-            p.day,
-            p.total,
-            # isoformat(): the same YYYY-MM-DD as strftime, at a third of its cost per point.
-            f"{p.day.isoformat()}: {p.total}" + (f" ({p.severity})" if p.severity else ""),
-            p.suicidal_ideation,
-        )
-        for p in item.points
+        (day, total, f"{day.isoformat()}: {total}{severity[label]}", SAFETY_FLAG in flags)
+        for _, _, day, total, label, flags in item.points
     ]
     parts = [f"{len(item.points)} scores from {start:%Y-%m-%d} to {end:%Y-%m-%d}."]
     if item.baseline is not None:
@@ -399,7 +404,7 @@ def trajectory_chart(
         chart_id=chart_id,
         title=f"{definition.title} over time",
         description=" ".join(parts),
-        series=Series(points, low, high),
+        series=Series(points, low, high, escaped=True),
         start=start,
         end=end,
         bands=[(band.low, band.high, band.label) for band in definition.bands],
@@ -412,16 +417,16 @@ def trajectory_chart(
     )
 
 
-def _circle(x: str, y: str, title: str, flagged: bool) -> str:
-    """One score's dot (its title escaped), flagged ones ringed in red."""
+def _circle(x: str, y: str, title_html: str, flagged: bool) -> str:
+    """One score's dot with its (escaped) title, flagged ones ringed in red."""
     if flagged:
         return (
             f'<circle cx="{x}" cy="{y}" r="5" fill="#ffffff" stroke="#b42318" stroke-width="2.5">'
-            f"<title>{escape(title)} &#183; safety item positive</title></circle>"
+            f"<title>{title_html} &#183; safety item positive</title></circle>"
         )
     return (
         f'<circle cx="{x}" cy="{y}" r="3.2" fill="#1d3a8a" stroke="#1d3a8a" '
-        f'stroke-width="1"><title>{escape(title)}</title></circle>'
+        f'stroke-width="1"><title>{title_html}</title></circle>'
     )
 
 
@@ -501,9 +506,7 @@ def render_svg(c: LineChart) -> SafeString:
             f'<polyline points="{c.polyline}" fill="none" stroke="#1d3a8a" stroke-width="2" '
             'stroke-linejoin="round"/>'
         )
-    out.append(
-        c.dots_svg or "".join([_circle(f"{d.x}", f"{d.y}", d.title, d.flagged) for d in c.dots])
-    )
+    out.append(c.dots_svg)
     out.append("</svg>")
     # Safe: every text above went through escape(); the rest are numbers and fixed colours.
     return mark_safe("".join(out))  # noqa: S308

@@ -62,6 +62,10 @@ PLAIN_STATUS = {
 }
 
 
+# The response flag of a positive suicide item (PHQ-9 item 9, any C-SSRS yes).
+SAFETY_FLAG = "suicidal_ideation"
+
+
 class ScorePoint(NamedTuple):
     """One score (a named tuple, not a dataclass: a two-year chart builds hundreds of them per
     request, and a frozen dataclass costs three times as much to build)."""
@@ -75,7 +79,7 @@ class ScorePoint(NamedTuple):
 
     @property
     def suicidal_ideation(self) -> bool:
-        return "suicidal_ideation" in self.flags
+        return SAFETY_FLAG in self.flags
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ them: status, relapse, late response. Pure: no database."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -154,9 +155,14 @@ def test_charts_of_one_page_share_markers_and_draw_what_each_would_alone():
     for i, (item, chart) in enumerate(zip((phq9, gad7, madrs), drawn, strict=True)):
         alone = charts.trajectory_chart(item, IV, today=today, chart_id=f"c{i}")
         assert alone == chart and alone.svg() == chart.svg()
-        bare = replace(chart, dots_svg="", sessions_svg="")
-        assert bare.svg() == chart.svg() and 'cx="' in bare.svg()
-        assert chart.dots_svg.count("<circle") == len(chart.dots)
+        bare = replace(chart, sessions_svg="")
+        assert bare.svg() == chart.svg() and "<g><title>Session 1 " in bare.svg()
+        circles = re.findall(
+            r'<circle cx="([\d.]+)" cy="([\d.]+)".*?<title>(.*?)</title>', chart.dots_svg
+        )
+        assert [(float(x), float(y), t.split(" &#183; ")[0]) for x, y, t in circles] == [
+            (d.x, d.y, d.title) for d in chart.dots
+        ]
         assert chart.polyline.split(" ")[0] == f"{chart.dots[0].x},{chart.dots[0].y}"
 
 
