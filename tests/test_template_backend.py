@@ -104,3 +104,19 @@ def test_text_writes_what_a_template_variable_writes(value: object) -> None:
     `{{ value }}` does in a template of the same engine."""
     template = engines["django"].from_string("{{ value }}")
     assert text(value) == template.render({"value": value})
+
+
+@pytest.mark.parametrize(
+    ("markup", "ascii"),
+    [
+        ("plain <b>text</b>", "plain <b>text</b>"),
+        ("Clinic — Boston · Zoë", "Clinic &#8212; Boston &#183; Zo&#235;"),
+        ("Response (−50%) ≤ 4 😀", "Response (&#8722;50%) &#8804; 4 &#128512;"),
+    ],
+)
+def test_ascii_html_writes_other_characters_as_references(markup: str, ascii: str) -> None:
+    import html
+
+    from ketaclinic.core.templates import ascii_html
+
+    assert ascii_html(markup) == ascii and html.unescape(ascii_html(markup)) == markup

@@ -53,3 +53,14 @@ def text(value: Any) -> str:
     """What `{{ value }}` writes, for HTML built in Python: numbers localized, everything
     escaped unless already safe."""
     return str(conditional_escape(localize(value)))
+
+
+def ascii_html(markup: str) -> str:
+    """HTML written in ASCII: any other character as a numeric reference (U+2014 as &#8212;),
+    the same text in a browser. Why: one character beyond Latin-1 makes Python keep a whole
+    string at two bytes a character, and a page's long strings are joined, copied and encoded
+    several times on the way out. Only for text and attribute values, never for the content
+    of <script> or <style>, where references are not read."""
+    if markup.isascii():
+        return markup
+    return markup.encode("ascii", "xmlcharrefreplace").decode("ascii")

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from django.utils.safestring import SafeString, mark_safe
 
 from ketaclinic.clinical import INSTRUMENTS
+from ketaclinic.core.templates import ascii_html
 from ketaclinic.measures.scheduling import add_months
 from ketaclinic.measures.timeline import CareTimeline
 from ketaclinic.measures.trajectories import SAFETY_FLAG, Trajectory
@@ -140,14 +141,9 @@ class SharedParts:
 
 
 def escape(text: str) -> str:
-    """`text` escaped for HTML, and in ASCII: any other character as a numeric reference
-    (U+2212 as &#8722;). Why: one character beyond Latin-1 ("−", "≤") makes Python keep a
-    whole string at two bytes a character, and the chart's text ends up in the longest
-    strings of the page, which are joined, copied and encoded several times on the way out."""
-    escaped = _escape(text)
-    if escaped.isascii():
-        return escaped
-    return escaped.encode("ascii", "xmlcharrefreplace").decode("ascii")
+    """`text` escaped for HTML, in ASCII ("−" as &#8722;, see core.templates.ascii_html): the
+    charts are the longest strings of the chart page."""
+    return ascii_html(_escape(text))
 
 
 class _Scale:

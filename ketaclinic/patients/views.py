@@ -19,6 +19,7 @@ from ketaclinic.audit.choices import Action
 from ketaclinic.audit.services import pending_append, record_event
 from ketaclinic.core.http import AuthenticatedRequest
 from ketaclinic.core.reversing import reverse_with_id
+from ketaclinic.core.templates import ascii_html
 from ketaclinic.core.validation import add_service_errors
 from ketaclinic.patients import chart, selectors, services
 from ketaclinic.patients.forms import PatientCreateForm, PatientForm, PatientSearchForm
@@ -133,24 +134,28 @@ def _chart_header_html(patient: Patient, can_edit: bool) -> SafeString:
     else:
         address = "—"
     relationship = patient.emergency_contact_relationship
+    # In ASCII (core.templates.ascii_html): a clinic's name with a dash, or a dash for an
+    # empty field, would make the whole chart page two bytes a character.
     return SafeString(
-        '\n<header class="chart-header">\n  <div>\n'
-        f'    <h1 data-testid="chart-name">{name}</h1>\n'
-        f'    <p class="muted">MRN <strong>{escape(patient.mrn)}</strong> · born '
-        f"{born:%Y-%m-%d} ({escape(timesince(born).replace(',', ''))}) · "
-        f"{escape(patient.get_sex_at_birth_display())}{pronouns} · "
-        f"{escape(patient.clinic.name)}</p>\n"
-        f"  </div>\n  {edit}\n</header>\n"
-        '<div class="grid">\n  <article>\n    <h2>Contact</h2>\n    <dl>\n'
-        f"      <dt>Phone</dt><dd>{_or_dash(patient.phone)}</dd>\n"
-        f"      <dt>Email</dt><dd>{_or_dash(patient.email)}</dd>\n"
-        f"      <dt>Address</dt><dd>{address}</dd>\n"
-        "    </dl>\n  </article>\n  <article>\n    <h2>Emergency contact</h2>\n    <dl>\n"
-        f"      <dt>Name</dt><dd>{_or_dash(patient.emergency_contact_name)}"
-        + (f" ({escape(relationship)})" if relationship else "")
-        + "</dd>\n"
-        f"      <dt>Phone</dt><dd>{_or_dash(patient.emergency_contact_phone)}</dd>\n"
-        "    </dl>\n  </article>\n</div>\n"
+        ascii_html(
+            '\n<header class="chart-header">\n  <div>\n'
+            f'    <h1 data-testid="chart-name">{name}</h1>\n'
+            f'    <p class="muted">MRN <strong>{escape(patient.mrn)}</strong> · born '
+            f"{born:%Y-%m-%d} ({escape(timesince(born).replace(',', ''))}) · "
+            f"{escape(patient.get_sex_at_birth_display())}{pronouns} · "
+            f"{escape(patient.clinic.name)}</p>\n"
+            f"  </div>\n  {edit}\n</header>\n"
+            '<div class="grid">\n  <article>\n    <h2>Contact</h2>\n    <dl>\n'
+            f"      <dt>Phone</dt><dd>{_or_dash(patient.phone)}</dd>\n"
+            f"      <dt>Email</dt><dd>{_or_dash(patient.email)}</dd>\n"
+            f"      <dt>Address</dt><dd>{address}</dd>\n"
+            "    </dl>\n  </article>\n  <article>\n    <h2>Emergency contact</h2>\n    <dl>\n"
+            f"      <dt>Name</dt><dd>{_or_dash(patient.emergency_contact_name)}"
+            + (f" ({escape(relationship)})" if relationship else "")
+            + "</dd>\n"
+            f"      <dt>Phone</dt><dd>{_or_dash(patient.emergency_contact_phone)}</dd>\n"
+            "    </dl>\n  </article>\n</div>\n"
+        )
     )
 
 
