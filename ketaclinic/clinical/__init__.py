@@ -34,6 +34,7 @@ from ketaclinic.clinical.outcomes import (
     CHANGE_CATEGORIES,
     OutcomeCutoffs,
     classify_change,
+    classify_changes,
     detect_relapse,
     outcome_cutoffs,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "VitalsReading",
     "assess_eligibility",
     "classify_change",
+    "classify_changes",
     "detect_relapse",
     "discharge_check",
     "esketamine_administration",

@@ -171,6 +171,36 @@ def classify_change(
     definition = get_instrument(instrument)
     base = _check_baseline(definition, baseline)
     now = _check_score(definition, current, "score")
+    return _category(cutoffs, base, now)
+
+
+def classify_changes(
+    instrument: str,
+    baseline: int,
+    scores: Sequence[int],
+    *,
+    settings: ClinicalSettings | None = None,
+) -> list[ChangeCategory]:
+    """``classify_change`` of each of ``scores`` against one baseline, in order: the same
+    categories, with the instrument, the cut-offs and the baseline checked once (a two-year
+    trajectory classifies a hundred scores). Raises as ``classify_change`` does, naming the
+    position of a score that is not a whole number in the instrument's range."""
+    cutoffs = outcome_cutoffs(instrument, settings=settings)
+    definition = get_instrument(instrument)
+    base = _check_baseline(definition, baseline)
+    if isinstance(scores, str | bytes) or not isinstance(scores, Sequence):
+        raise InvalidInput("scores must be a sequence of whole numbers")
+    low, high = definition.score_range
+    categories: list[ChangeCategory] = []
+    for position, value in enumerate(scores, start=1):
+        # The common case checked without building the field name of the error message.
+        if type(value) is not int or not low <= value <= high:
+            value = _check_score(definition, value, f"score {position}")
+        categories.append(_category(cutoffs, base, value))
+    return categories
+
+
+def _category(cutoffs: OutcomeCutoffs, base: int, now: int) -> ChangeCategory:
     if now <= cutoffs.remission_max:
         return "remission"
     if _reduction_at_least(base, now, cutoffs.response_reduction_pct):

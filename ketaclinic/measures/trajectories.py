@@ -1,7 +1,7 @@
 """Score trajectories and what they mean for the course: baseline, status, relapse, late
 response, end-of-induction outcome.
 
-Every judgement comes from `ketaclinic.clinical` (`classify_change`, `detect_relapse`,
+Every judgement comes from `ketaclinic.clinical` (`classify_changes`, `detect_relapse`,
 `outcome_cutoffs`); this module only picks which scores to compare:
 
 * baseline: the last score on or before the first session day (reference §10 rule 16; planned
@@ -29,7 +29,7 @@ from ketaclinic.clinical import (
     ClinicalSettings,
     InvalidInput,
     OutcomeCutoffs,
-    classify_change,
+    classify_changes,
     detect_relapse,
     outcome_cutoffs,
 )
@@ -175,13 +175,14 @@ def trajectory(
             base, baseline=baseline, status_note="Baseline score is 0: change cannot be measured."
         )
 
-    def classify(total: int) -> str:
-        return classify_change(code, baseline.total, total, settings=settings)
-
+    # Every score after the baseline classified at once (the clinical rule, checked once).
+    categories = classify_changes(code, baseline.total, [p.total for p in after], settings=settings)
     latest = ordered[-1]
-    status = classify(latest.total) if after else None
+    status = categories[-1] if after else None
     change_pct = round(100 * (latest.total - baseline.total) / baseline.total) if after else None
-    first_response = next((p for p in after if classify(p.total) in RESPONDED), None)
+    first_response = next(
+        (p for p, category in zip(after, categories, strict=True) if category in RESPONDED), None
+    )
     relapse_on = None
     if definition.moderate_threshold is not None and after:
         relapse_on = detect_relapse(
@@ -190,15 +191,14 @@ def trajectory(
     end_point, end_status = None, None
     last_induction = timeline.last_induction_session
     if last_induction is not None:
-        end_point = next(
+        end_point, end_status = next(
             (
-                p
-                for p in after
+                (p, category)
+                for p, category in zip(after, categories, strict=True)
                 if 0 < (p.day - last_induction.on).days <= END_OF_INDUCTION_WINDOW_DAYS
             ),
-            None,
+            (None, None),
         )
-        end_status = classify(end_point.total) if end_point else None
     return _with(
         base,
         baseline=baseline,

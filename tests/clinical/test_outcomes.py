@@ -16,6 +16,7 @@ from ketaclinic.clinical import (
     ClinicalSettings,
     InvalidInput,
     classify_change,
+    classify_changes,
     detect_relapse,
     outcome_cutoffs,
 )
@@ -168,6 +169,48 @@ def test_property_classification_matches_the_percentages(case: tuple[str, int, i
     result = classify_change(instrument, baseline, current)
     assert result in CHANGE_CATEGORIES
     assert result == _expected(instrument, baseline, current)
+
+
+@st.composite
+def baseline_and_scores(draw: st.DrawFn) -> tuple[str, int, list[int]]:
+    instrument = draw(st.sampled_from(sorted(PUBLISHED)))
+    maximum = PUBLISHED[instrument][2]
+    scores = draw(st.lists(st.integers(0, maximum), max_size=30))
+    return instrument, draw(st.integers(1, maximum)), scores
+
+
+@hsettings(database=None, max_examples=300)
+@given(case=baseline_and_scores())
+def test_property_classify_changes_is_classify_change_of_each_score(
+    case: tuple[str, int, list[int]],
+) -> None:
+    instrument, baseline, scores = case
+    strict = ClinicalSettings(madrs_remission_max=10, gad7_remission_max=3)
+    for settings in (None, strict):
+        assert classify_changes(instrument, baseline, scores, settings=settings) == [
+            classify_change(instrument, baseline, score, settings=settings) for score in scores
+        ]
+
+
+@pytest.mark.parametrize(
+    ("baseline", "scores", "match"),
+    [
+        (0, [5], "baseline must be above 0"),
+        (20, [5, 28], "score 2 must be at most 27"),
+        (20, [5, -1], "score 2 must be at least 0"),
+        (20, [5.0], "score 1 must be a whole number"),
+        (20, [True], "score 1 must be a whole number"),
+        (20, "12", "sequence of whole numbers"),
+    ],
+)
+def test_classify_changes_rejects_bad_input(baseline: int, scores: object, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        classify_changes("phq9", baseline, scores)  # type: ignore[arg-type]
+
+
+def test_classify_changes_of_an_instrument_without_cutoffs_raises() -> None:
+    with pytest.raises(InvalidInput, match="no remission/response cut-offs"):
+        classify_changes("pcl5", 40, [30])
 
 
 # ---------------------------------------------------------------- relapse
