@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Literal
 
@@ -243,17 +244,21 @@ def detect_relapse(
     low, high = definition.score_range
     checked: list[tuple[date, int]] = []
     for position, entry in enumerate(scores, start=1):
+        # The common case, a (date, int) tuple in range, taken as it is without building the
+        # field names of the error messages (a two-year chart checks hundreds of scores);
+        # anything else goes through the checks that name the field.
+        if type(entry) is tuple and len(entry) == 2:
+            when, value = entry
+            if type(when) is date and type(value) is int and low <= value <= high:
+                checked.append(entry)
+                continue
         if not isinstance(entry, tuple | list) or len(entry) != 2:
             raise InvalidInput(f"score {position} must be a (date, score) pair, got {entry!r}")
         when, value = entry
-        # The common case checked without building the field names of the error messages (a
-        # two-year chart checks hundreds of scores); anything else goes through the checks
-        # that name the field.
-        if type(when) is not date or type(value) is not int or not low <= value <= high:
-            when = require_date(when, f"date of score {position}")
-            value = _check_score(definition, value, f"score {position}")
+        when = require_date(when, f"date of score {position}")
+        value = _check_score(definition, value, f"score {position}")
         checked.append((when, value))
-    checked.sort(key=lambda pair: pair[0])
+    checked.sort(key=itemgetter(0))
 
     def relapsing(value: int) -> bool:
         return value >= moderate and not _reduction_at_least(
