@@ -17,6 +17,7 @@ Select it in TEMPLATES with "BACKEND": "ketaclinic.core.templates.DjangoTemplate
 
 from __future__ import annotations
 
+from html import escape as _escape
 from typing import Any
 
 from django.template.backends import django as django_backend
@@ -52,6 +53,10 @@ class DjangoTemplates(django_backend.DjangoTemplates):
 def text(value: Any) -> str:
     """What `{{ value }}` writes, for HTML built in Python: numbers localized, everything
     escaped unless already safe."""
+    if type(value) is str:
+        # The common case, as Django's escape() writes it without its lazy-text wrapper and
+        # the SafeString it builds (a panel writes dozens of texts per chart).
+        return _escape(value)
     return str(conditional_escape(localize(value)))
 
 
