@@ -504,5 +504,7 @@ def render_svg(c: LineChart) -> SafeString:
         )
     out.append(c.dots_svg)
     out.append("</svg>")
-    # Safe: every text above went through escape(); the rest are numbers and fixed colours.
+    # Safe: every text above went through escape(), the dots' titles in line_chart (or were
+    # written as HTML by trajectory_chart: Series.escaped); the rest are numbers and fixed
+    # colours.
     return mark_safe("".join(out))  # noqa: S308

@@ -275,7 +275,8 @@ def points_by_instrument(
     patient_id: int, tz: ZoneInfo, rows: list[Any] | None = None
 ) -> dict[str, list[ScorePoint]]:
     """Every score of a patient by instrument, oldest first (plain tuples: a two-year chart
-    reads hundreds of them); `rows`: the same read made already with the chart's reads."""
+    reads hundreds of them), each on its day in `tz`; `rows`: the same read made already with
+    the chart's reads (`outcomes_reads`, in the zone of the patient's clinic, as `tz` is)."""
     grouped: dict[str, list[ScorePoint]] = defaultdict(list)
     if rows is None:
         rows = _POINTS.tuples(patient_id=patient_id, zone=tz.key)
