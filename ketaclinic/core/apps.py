@@ -35,12 +35,13 @@ def _compiled_utc_timestamp_loader() -> type | None:
 
         def __init__(self, oid: int, context: Any = None) -> None:
             super().__init__(oid, context)
+            self._compiled_load = reader(oid, context).load
             # psycopg takes each column's `load` once per result and calls it per value: the
-            # compiled loader's own, without a Python call in between.
-            self.load = reader(oid, context).load  # type: ignore[method-assign]
+            # compiled loader's own, without the Python call of the method below in between.
+            self.load = self._compiled_load  # type: ignore[method-assign]
 
-        def load(self, data: Any) -> Any:  # replaced per instance (above)
-            raise NotImplementedError
+        def load(self, data: Any) -> Any:
+            return self._compiled_load(data)
 
     return UtcTimestamptzLoader
 
